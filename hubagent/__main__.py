@@ -1,0 +1,3 @@
+from hubagent.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Mosquitto password file, ACL file and the accounts that go with them.
+
+Topic layout (the contract the simulator, discovery and executor rely on):
+a device account `A` owns `<device_root>/A/...`. It may write `<root>/A/state`,
+`<root>/A/availability`, `<root>/A/attributes` and `<discovery_prefix>/+/A/+/config`
+(its discovery node_id is the account), and read `<root>/A/set`, `<root>/A/+/set` and
+`<discovery_prefix>/status`. The hub account reads discovery and every device's
+state/availability/attributes, writes every device's `set` topics and owns `hubagent/#`.
+Nobody else gets anything (the broker denies what no line allows).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hubagent.config import Config
+
+log = logging.getLogger(__name__)
+
+SALT_LEN = 12  # what mosquitto_passwd 2.x uses
+_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Accounts:
+    hub_username: str
+    hub_password: str = field(repr=False)  # secrets stay out of logs and tracebacks
+    devices: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def password(self, username: str) -> str:
+        """The password of the hub or a device account; KeyError when unknown."""
+        if username == self.hub_username:
+            return self.hub_password
+        return self.devices[username]
+
+
+def hash_password(password: str, salt: bytes | None = None, iterations: int = 101) -> str:
+    """The `$7$` (PBKDF2-SHA512) hash mosquitto 2.x accepts in a password file."""
+    salt = os.urandom(SALT_LEN) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
+    b64 = base64.b64encode
+    return f"$7${iterations}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def account_for_entity(entity_id: str) -> str:
+    """The device account of an entity id: its object part (`light.kitchen` -> `kitchen`)."""
+    return entity_id.split(".", 1)[1] if "." in entity_id else entity_id
+
+
+def device_accounts_from_homes(paths: list[str] | list[Path]) -> list[str]:
+    """One account per device entry of the home files, in file order, without duplicates."""
+    from hubagent.home.homefile import load_home
+
+    accounts: dict[str, None] = {}
+    for path in paths:
+        home = load_home(path)
+        for raw in home.raw_devices:
+            account = account_for_entity(str(raw.get("id", "")))
+            if not _ACCOUNT_RE.match(account):
+                log.warning("%s: device %r cannot be an MQTT account, skipped", path, account)
+                continue
+            accounts[account] = None
+    return list(accounts)
+
+
+def build_acl(cfg: Config, device_accounts: list[str]) -> str:
+    """The mosquitto ACL file text for the hub account and the device accounts."""
+    root = cfg.acl.device_root
+    disc = cfg.mqtt.discovery_prefix
+    hub = cfg.acl.hub_account
+    lines = [
+        "# Written by `hubagent acl`. Device accounts: " + (", ".join(device_accounts) or "none"),
+        "",
+        f"user {hub}",
+        f"topic read {disc}/#",
+        f"topic read {root}/+/state",
+        f"topic read {root}/+/availability",
+        f"topic read {root}/+/attributes",
+        *(f"topic read {t}" for t in cfg.acl.hub_read),
+        f"topic write {root}/+/set",
+        f"topic write {root}/+/+/set",
+        *(f"topic write {t}" for t in cfg.acl.hub_write),
+        "topic readwrite hubagent/#",
+        # The hub may ask devices to re-announce (what Home Assistant's birth message does).
+        f"topic write {disc}/status",
+        "",
+        # Patterns apply to every authenticated user; only accounts in the password file or
+        # holders of a certificate from our CA can log in, and each gets only its own subtree.
+        "# every device account: its own subtree only",
+        f"pattern write {root}/%u/state",
+        f"pattern write {root}/%u/availability",
+        f"pattern write {root}/%u/attributes",
+        f"pattern write {disc}/+/%u/+/config",
+        f"pattern read {root}/%u/set",
+        f"pattern read {root}/%u/+/set",
+        "",
+    ]
+    # Per-user lines because a pattern without %u is applied but warned about by mosquitto.
+    for account in device_accounts:
+        lines += [f"user {account}", f"topic read {disc}/status", ""]
+    return "\n".join(lines)
+
+
+def load_accounts(path: str | Path) -> Accounts:
+    """Read `accounts.yaml` as written by `write_acl_files`."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read accounts: {exc}") from None
+    hub = data.get("hub") if isinstance(data, dict) else None
+    if not isinstance(hub, dict) or "username" not in hub or "password" not in hub:
+        raise ValueError(f"{path}: 'hub' needs 'username' and 'password'")
+    devices = data.get("devices") or {}
+    if not isinstance(devices, dict):
+        raise ValueError(f"{path}: 'devices' must be a mapping")
+    return Accounts(
+        str(hub["username"]), str(hub["password"]), {str(k): str(v) for k, v in devices.items()}
+    )
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def write_account_files(cfg: Config, out: Path, device_accounts: list[str]) -> list[Path]:
+    """Write `passwd`, `acl` and `accounts.yaml` for these device accounts into `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    accounts_file = out / "accounts.yaml"
+    old: Accounts | None = None
+    if accounts_file.exists():
+        try:
+            old = load_accounts(accounts_file)
+        except ValueError as exc:
+            log.warning("%s; new passwords will be generated", exc)
+    hub = cfg.acl.hub_account
+    hub_password = cfg.mqtt.password or (
+        old.hub_password if old and old.hub_username == hub else secrets.token_urlsafe(24)
+    )
+    devices: dict[str, str] = {}
+    for account in device_accounts:
+        if account == hub or not _ACCOUNT_RE.match(account):
+            log.warning("device account %r is not usable (reserved or invalid), skipped", account)
+            continue
+        known = old.devices.get(account) if old else None
+        devices[account] = known or secrets.token_urlsafe(24)
+    accounts = Accounts(hub, hub_password, devices)
+    passwd = "".join(
+        f"{user}:{hash_password(pw)}\n" for user, pw in [(hub, hub_password), *devices.items()]
+    )
+    data = {
+        "hub": {"username": hub, "password": hub_password},
+        "devices": dict(accounts.devices),
+    }
+    paths = [out / "passwd", out / "acl", accounts_file]
+    _write_private(paths[0], passwd)
+    _write_private(paths[1], build_acl(cfg, list(devices)))
+    _write_private(paths[2], yaml.safe_dump(data, sort_keys=False))
+    log.info("wrote accounts for the hub and %d devices to %s", len(devices), out)
+    return paths
+
+
+def write_acl_files(cfg: Config, out: Path, homes: list[str]) -> list[Path]:
+    """`hubagent acl`: accounts for every device in the home files (config homes when none)."""
+    home_files = list(homes) or list(cfg.homes)
+    return write_account_files(cfg, out, device_accounts_from_homes(home_files))

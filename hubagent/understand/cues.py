@@ -1,0 +1,350 @@
+"""What a single command says, read deterministically: areas, device words, attributes, values.
+
+The LLM picks the entity and verb; these cues check the pick against the registry (the
+named device and area must be the entity's own, a named attribute must be one it has) and
+compute values, including relative changes from the current state.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from hubagent.home.registry import Registry, normalize_name
+from hubagent.types import Entity
+
+# Same-kind device words: a light may be called a lamp; never a cross-kind synonym
+# (an air conditioner is not "the heating").
+DEVICE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "light": ("lamp", "lights", "lighting"),
+    "air conditioner": ("ac", "a c", "aircon", "air conditioning"),
+    "vacuum robot": ("robot vacuum", "vacuum", "robot"),
+    "media player": ("speaker", "music player"),
+    "trash": ("trash can", "bin", "garbage"),
+    "aromatherapy": ("aroma diffuser", "diffuser"),
+}
+# Words that name an attribute in a command, per attribute key (plus the key itself).
+ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
+    "brightness": ("brightness", "brighter", "dimmer", "dim", "brighten"),
+    "color": ("color", "colour"),
+    "color_temp": ("color temperature", "colour temperature", "warm white", "cool white"),
+    "temperature": ("temperature", "degrees", "degree", "warmer", "cooler", "hotter", "colder"),
+    "position": ("position", "degree", "degrees", "percent open"),
+    "volume": ("volume", "louder", "quieter"),
+    "fan_speed": ("fan speed",),
+    "fan_mode": ("fan speed", "fan mode"),
+    "speed": ("speed",),
+    "percentage": ("speed",),
+    "swing": ("swing",),
+    "swing_mode": ("swing",),
+    "mode": ("mode",),
+    "hvac_mode": ("mode",),
+    "preset_mode": ("mode", "preset"),
+    "intensity": ("intensity",),
+    "interval": ("interval",),
+    "humidity": ("humidity",),
+}
+UP_WORDS = frozenset(
+    (
+        "increase",
+        "raise",
+        "up",
+        "higher",
+        "more",
+        "warmer",
+        "hotter",
+        "brighter",
+        "louder",
+        "boost",
+        "enhance",
+        "turn_up",
+    )
+)
+DOWN_WORDS = frozenset(
+    (
+        "decrease",
+        "lower",
+        "down",
+        "reduce",
+        "less",
+        "cooler",
+        "colder",
+        "dim",
+        "dimmer",
+        "quieter",
+        "drop",
+        "decreasing",
+    )
+)
+_NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20, "thirty": 30, "fifty": 50,
+    "a": 1, "an": 1,
+}  # fmt: skip
+COLORS: dict[str, tuple[int, int, int]] = {
+    "red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "white": (255, 255, 255),
+    "yellow": (255, 255, 0), "orange": (255, 165, 0), "purple": (128, 0, 128),
+    "pink": (255, 192, 203), "cyan": (0, 255, 255), "magenta": (255, 0, 255),
+    "warm white": (255, 214, 170), "black": (0, 0, 0),
+}  # fmt: skip
+
+
+def words(text: str) -> list[str]:
+    """Normalised words with plurals folded ("curtains" -> "curtain")."""
+    return [_singular(w) for w in re.findall(r"[a-z0-9]+", normalize_name(text))]
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def contains(text_words: list[str], phrase: str) -> bool:
+    """True when the words of `phrase` occur contiguously in `text_words`."""
+    target = words(phrase)
+    n = len(target)
+    return n > 0 and any(text_words[i : i + n] == target for i in range(len(text_words) - n + 1))
+
+
+def mentioned_areas(registry: Registry, text: str) -> list[str]:
+    """Ids of the areas the text names (longest names first, so "guest bedroom" wins)."""
+    tw = words(text)
+    found = []
+    for area in registry.areas:
+        names = {area.name, area.id.replace("_", " "), *area.aliases}
+        if any(contains(tw, n) for n in names):
+            found.append(area.id)
+    return found
+
+
+# Common room words: a command naming one the home lacks cannot mean a device elsewhere.
+COMMON_AREAS = (
+    "kitchen", "bathroom", "bedroom", "garage", "garden", "basement", "attic", "office",
+    "hallway", "hall", "living room", "dining room", "study", "nursery", "laundry",
+    "balcony", "patio", "porch", "cellar", "corridor", "foyer", "pantry", "terrace",
+    "guest room", "guest bedroom", "master bedroom", "kids room", "playroom", "gym",
+)  # fmt: skip
+
+
+# Common device words: a command naming one is about that device, not "whatever has
+# the attribute it mentions".
+COMMON_DEVICES = (
+    "light", "lamp", "heating", "heater", "thermostat", "air conditioner", "ac", "fan",
+    "curtain", "blind", "shade", "shutter", "door", "window", "gate", "lock", "tv",
+    "television", "speaker", "media player", "humidifier", "dehumidifier", "purifier",
+    "vacuum", "robot", "plug", "socket", "switch", "valve", "sprinkler", "oven", "kettle",
+    "water heater", "boiler", "camera", "doorbell", "alarm", "siren", "diffuser", "radiator",
+)  # fmt: skip
+
+
+def names_common_device(text: str) -> bool:
+    """Does the text name a kind of device ("fan speed" names an attribute, not a fan)?"""
+    tw = without_attribute_phrases(text).split()
+    return any(contains(tw, d) for d in COMMON_DEVICES)
+
+
+def unknown_area(registry: Registry, text: str) -> str | None:
+    """A common room word in `text` that is neither an area of the home nor a device word."""
+    tw = words(text)
+    if mentioned_areas(registry, text):
+        return None
+    vocabulary = set()
+    for entity in registry.all():
+        vocabulary.update(words(entity.name))
+        for alias in entity.aliases:
+            vocabulary.update(words(alias))
+    for area in registry.areas:
+        vocabulary.update(words(area.name))
+    rooms = [r for r in COMMON_AREAS if contains(tw, r)]
+    rooms += [f"{w} room" for w in re.findall(r"\b([a-z]+) room\b", " ".join(tw))]
+    for room in rooms:
+        if not set(words(room)) - {"room"} & vocabulary:
+            return room
+    return None
+
+
+def device_words(entity: Entity, registry: Registry) -> list[str]:
+    """The names a command may use for this entity (its name without the area, aliases)."""
+    area = registry.area(entity.area)
+    area_words = set(words(area.name)) | set(words(area.id)) if area else set()
+    own = [w for w in words(entity.name) if w not in area_words]
+    names = [" ".join(own)] if own else []
+    if own:
+        names.append(own[-1]) if len(own) > 1 and entity.domain == "light" else None
+    names += list(entity.aliases)
+    for base, syns in DEVICE_SYNONYMS.items():
+        if " ".join(own) == " ".join(words(base)):
+            names += syns
+    return [n for n in names if n]
+
+
+def without_attribute_phrases(text: str) -> str:
+    """The text with multi-word attribute names removed ("fan speed" is not a fan)."""
+    low = " ".join(words(text))
+    for phrases in ATTRIBUTE_WORDS.values():
+        for phrase in phrases:
+            if " " in phrase:
+                low = re.sub(rf"\b{re.escape(' '.join(words(phrase)))}\b", " ", low)
+    return low
+
+
+def grounded(entity: Entity, registry: Registry, text: str) -> bool:
+    """Does the command name this entity's device (and, if it names an area, its area)?"""
+    tw = words(without_attribute_phrases(text))
+    if not any(contains(tw, n) for n in device_words(entity, registry)):
+        return False
+    areas = mentioned_areas(registry, text)
+    return not areas or entity.area in areas
+
+
+def mentioned_attributes(text: str, known: set[str]) -> list[str]:
+    """Attribute keys (among `known` plus the standard ones) named by the text."""
+    tw = words(text)
+    hits = []
+    table = dict(ATTRIBUTE_WORDS)
+    for key in known:
+        table.setdefault(key, ())
+    for key, syns in table.items():
+        phrases = {key.replace("_", " "), *syns}
+        if any(contains(tw, p) for p in phrases):
+            hits.append(key)
+    # "fan speed" names fan_speed, not the bare "speed" attribute of a fan.
+    if "fan_speed" in hits or "fan_mode" in hits:
+        hits = [h for h in hits if h not in ("speed", "percentage")]
+    return hits
+
+
+def attribute_missing(entity: Entity, text: str, known: set[str]) -> str | None:
+    """The attribute word of `text` this entity lacks, or None when all are present."""
+    hits = mentioned_attributes(text, known)
+    if not hits:
+        return None
+    tw = words(text)
+    # A word like "degrees" may name one of several attributes: fine if any one fits.
+    groups: dict[str, list[str]] = {}
+    for key in hits:
+        for phrase in {key.replace("_", " "), *ATTRIBUTE_WORDS.get(key, ())}:
+            if contains(tw, phrase):
+                groups.setdefault(phrase, []).append(key)
+    if any(k in entity.attributes for keys in groups.values() for k in keys):
+        return None  # "swing position": one named attribute fits, the rest is wording
+    # "dim the light" on a light without brightness still names brightness.
+    return next(iter(groups.values()))[0] if groups else None
+
+
+class OutOfRange(ValueError):
+    """An absolute value outside the attribute's declared range."""
+
+
+@dataclass
+class ValueCue:
+    """The value a command asks for."""
+
+    number: float | None = None
+    relative: int = 0  # +1 "by N" upwards, -1 downwards, 0 absolute
+    extreme: str | None = None  # "max" | "min"
+    word: str | None = None  # an option or colour word
+
+
+def read_value(text: str) -> ValueCue:
+    """Number, direction and extremes named by one command."""
+    low = normalize_name(text).replace("%", " percent")
+    tw = low.split()
+    cue = ValueCue()
+    to = re.search(r"\bto\s+(-?\d+(?:\.\d+)?)", low)
+    by = re.search(r"\bby\s+(?:(-?\d+(?:\.\d+)?)|([a-z]+))\b", low)
+    if to:
+        cue.number = float(to.group(1))
+    elif by and (by.group(1) or by.group(2) in _NUMBER_WORDS):
+        cue.number = float(by.group(1)) if by.group(1) else float(_NUMBER_WORDS[by.group(2)])
+        cue.relative = _direction(tw) or 1
+    else:
+        nums = re.findall(r"-?\d+(?:\.\d+)?", low)
+        if nums:
+            cue.number = float(nums[-1])
+        else:
+            for w in tw:
+                if w in _NUMBER_WORDS and w not in ("a", "an") and _direction(tw):
+                    cue.number = float(_NUMBER_WORDS[w])
+            if cue.number is not None:
+                cue.relative = _direction(tw)
+    if cue.number is None and re.search(r"\b(max|maximum|highest|full)\b", low):
+        cue.extreme = "max"
+    elif cue.number is None and re.search(r"\b(min|minimum|lowest)\b", low):
+        cue.extreme = "min"
+    if cue.number is None and cue.extreme is None and _direction(tw):
+        cue.relative = _direction(tw)  # "one level up", "warmer": one step
+    return cue
+
+
+def _direction(tw: list[str]) -> int:
+    for w in tw:
+        if w in UP_WORDS:
+            return 1
+        if w in DOWN_WORDS:
+            return -1
+    return 0
+
+
+def option_in_text(text: str, options: list[Any]) -> Any | None:
+    """The option the text names ("fan_only" matches "fan only"), longest first."""
+    tw = words(text)
+    for option in sorted(options, key=lambda o: -len(str(o))):
+        if contains(tw, str(option).replace("_", " ")):
+            return option
+    return None
+
+
+def resolve_number(cue: ValueCue, spec: dict[str, Any], current: Any) -> float | None:
+    """The absolute value for a numeric attribute, clamped to its range."""
+    lo, hi = _num(spec.get("min")), _num(spec.get("max"))
+    if cue.extreme == "max":
+        return hi
+    if cue.extreme == "min":
+        return lo
+    if cue.number is None:
+        if cue.relative and isinstance(current, int | float):
+            step = _num(spec.get("step")) or 1
+            value = float(current) + cue.relative * step
+        else:
+            return None
+    elif cue.relative:
+        base = float(current) if isinstance(current, int | float) else 0.0
+        value = base + cue.relative * cue.number
+    else:
+        value = cue.number
+        # An explicit target outside the range is refused, not silently changed.
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise OutOfRange(
+                f"{value:g} is outside {lo:g}..{hi:g}"
+                if lo is not None and hi is not None
+                else f"{value:g} is out of range"
+            )
+    if lo is not None:
+        value = max(lo, value)
+    if hi is not None:
+        value = min(hi, value)
+    return value
+
+
+def resolve_option(cue: ValueCue, text: str, spec: dict[str, Any], current: Any) -> Any | None:
+    """The option named by the text, or the neighbour of `current` for "one level up"."""
+    options = list(spec.get("options") or [])
+    named = option_in_text(text, options)
+    if named is not None:
+        return named
+    if cue.relative and current in options:
+        index = options.index(current) + cue.relative * int(cue.number or 1)
+        return options[max(0, min(len(options) - 1, index))]
+    if cue.extreme and options:
+        return options[-1] if cue.extreme == "max" else options[0]
+    return None
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

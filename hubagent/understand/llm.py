@@ -1,0 +1,314 @@
+"""The LLM path: split a request into steps, let the local model pick entity + verb per step
+under a registry-built JSON schema, then check the pick against the registry and compute
+values from the command text and the current state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubagent.home.registry import Registry
+from hubagent.types import Action, Entity, Step, Understanding
+from hubagent.understand import cues
+from hubagent.understand.prompt import build_prefix, build_prompt
+from hubagent.understand.runtime import Completion, Runtime
+from hubagent.understand.schema import parse_step, step_grammar, step_schema
+from hubagent.understand.split import split_steps
+
+log = logging.getLogger(__name__)
+
+# Verb -> the attribute it sets (DESIGN.md action vocabulary).
+VERB_ATTRIBUTE = {
+    "set_brightness": "brightness",
+    "set_color": "color",
+    "set_color_temp": "color_temp",
+    "set_percentage": "percentage",
+    "set_preset_mode": "preset_mode",
+    "set_humidity": "humidity",
+    "set_mode": "mode",
+    "set_position": "position",
+    "set_temperature": "temperature",
+    "set_hvac_mode": "hvac_mode",
+    "set_fan_mode": "fan_mode",
+    "set_swing_mode": "swing_mode",
+    "set_volume": "volume",
+    "select_option": "option",
+    "set_value": "value",
+}
+ATTRIBUTE_VERB = {a: v for v, a in VERB_ATTRIBUTE.items()}
+_ARG_NAME = {"set_color": "color", "select_option": "option", "set_value": "value"}
+_QUESTION_WORDS = ("what", "whats", "how", "is", "are", "which", "does", "do")
+
+
+@dataclass
+class LlmStats:
+    """Token accounting over the life of an understander (for eval and metrics)."""
+
+    steps: int = 0
+    calls: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    cached_tokens: int = 0
+    ms: list[float] = field(default_factory=list)
+
+    def add(self, c: Completion) -> None:
+        self.calls += 1
+        self.prompt_tokens += c.prompt_tokens
+        self.generated_tokens += c.generated_tokens
+        self.cached_tokens += c.cached_tokens
+        self.ms.append(c.ms)
+
+
+class LlmUnderstander:
+    """Understands requests with a local LLM constrained by the registry."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        runtime: Runtime | None,
+        language: str = "en",
+        *,
+        always_ask: bool = False,
+    ) -> None:
+        """`always_ask` sends every step to the model even when the wording decides it."""
+        self.registry = registry
+        self.always_ask = always_ask
+        self.runtime = runtime
+        self.language = language
+        self.stats = LlmStats()
+        self._prefix = ""
+        self._version = -1
+
+    def _prompt_prefix(self) -> str:
+        if self._version != self.registry.version:
+            self._prefix = build_prefix(self.registry)
+            self._version = self.registry.version
+        return self._prefix
+
+    def understand(self, text: str, area: str | None = None) -> Understanding:
+        """Steps with Actions or a precise error for each command in `text`."""
+        t0 = time.perf_counter()
+        steps: list[Step] = []
+        answers: list[str] = []
+        for command in split_steps(text):
+            self.stats.steps += 1
+            try:
+                step, answer = self._step(command, area)
+            except Exception as exc:  # noqa: BLE001 - one bad step never sinks the request
+                log.warning("LLM step failed for %r: %s", command, exc)
+                step, answer = Step(command, error="unknown_device", detail=str(exc)), None
+            steps.append(step)
+            if answer:
+                answers.append(answer)
+        return Understanding(
+            text=text,
+            steps=steps,
+            path="llm" if self.runtime is not None else "rules",
+            answer="; ".join(answers) or None,
+            latency_ms=(time.perf_counter() - t0) * 1000,
+        )
+
+    # -- one command ---------------------------------------------------------------------
+    def _candidates(self, command: str, area: str | None) -> list[Entity]:
+        areas = cues.mentioned_areas(self.registry, command)
+        if not areas and cues.unknown_area(self.registry, command):
+            return []  # "the garage light" in a home without a garage
+        named_area = bool(areas)
+        if not areas and area:
+            areas = [area]  # the satellite's own area when the command names none
+        # Entities without an area (a robot vacuum) serve every room.
+        pool = [e for e in self.registry.all() if not areas or e.area in areas or e.area is None]
+        named = [e for e in pool if _named(e, self.registry, command)]
+        if not named and not named_area and area:
+            # Nothing of that name in the speaker's room: the one elsewhere in the home.
+            return self._candidates(command, None)
+        if named or not areas or self._names_a_device(command):
+            return named
+        # "set the brightness to 10 in the dining room": no device word, but exactly one
+        # entity in the named area has the named attribute.
+        known = {k for e in self.registry.all() for k in e.attributes}
+        attrs = set(cues.mentioned_attributes(command, known))
+        owners = [e for e in pool if attrs & set(e.attributes)]
+        return owners if len(owners) == 1 else []
+
+    def _names_a_device(self, command: str) -> bool:
+        """Does the command use the device word of any entity in the home?"""
+        tw = cues.words(command)
+        return cues.names_common_device(command) or any(
+            cues.contains(tw, n)
+            for e in self.registry.all()
+            for n in cues.device_words(e, self.registry)
+        )
+
+    def _step(self, command: str, area: str | None) -> tuple[Step, str | None]:
+        candidates = self._candidates(command, area)
+        if not candidates:
+            return Step(command, error="unknown_device", detail="no such device here"), None
+        places = {e.area for e in candidates if e.area}
+        if len(places) > 1 and not cues.mentioned_areas(self.registry, command):
+            # Same kind of device in several rooms and no room named: asking beats guessing.
+            ids = ", ".join(e.entity_id for e in candidates[:5])
+            return Step(command, error="unknown_device", detail=f"which one? {ids}"), None
+        by_id = {e.entity_id: e for e in candidates}
+        known = {k for e in self.registry.all() for k in e.attributes}
+        sure = _cue_verb(command, candidates[0], known) if len(candidates) == 1 else None
+        if sure is not None and not self.always_ask:
+            # Registry and wording already decide entity and verb: no model call needed.
+            text = json.dumps({"e": candidates[0].entity_id, "a": sure})
+        elif self.runtime is None:  # no model: first named entity, verb by wording
+            first = candidates[0]
+            text = json.dumps(
+                {"e": first.entity_id, "a": _cue_verb(command, first, known) or "set"}
+            )
+        else:
+            text = self._ask(command, candidates)
+        choice = parse_step(text, by_id)
+        if choice.error or choice.entity is None:
+            return Step(command, error=choice.error, detail=text), None
+        entity = by_id[choice.entity]
+        missing = cues.attribute_missing(entity, command, known)
+        if missing:
+            detail = f"{entity.entity_id} has no {missing}"
+            return Step(command, error="unknown_attribute", detail=detail), None
+        # Unambiguous wording wins over the model's verb ("turn on" is turn_on).
+        verb = _cue_verb(command, entity, known) or choice.verb or ""
+        if verb == "get_state":
+            return Step(command), _answer(entity, command, known)
+        return self._act(command, entity, verb, known), None
+
+    def _ask(self, command: str, candidates: list[Entity]) -> str:
+        """The model's JSON step for one command over `candidates`."""
+        assert self.runtime is not None
+        if getattr(self.runtime, "supports_grammar", False):
+            start, grammar = step_grammar(candidates)
+            prompt = build_prompt(self._prompt_prefix(), command, start)
+            completion = self.runtime.complete(prompt, None, 24, grammar=grammar)
+            text = start + completion.text
+        else:
+            prompt = build_prompt(self._prompt_prefix(), command)
+            completion = self.runtime.complete(prompt, step_schema(candidates), 48)
+            text = completion.text
+        self.stats.add(completion)
+        return text
+
+    def _act(self, command: str, entity: Entity, verb: str, known: set[str]) -> Step:
+        named = [a for a in cues.mentioned_attributes(command, known) if a in entity.attributes]
+        cue = cues.read_value(command)
+        attr = VERB_ATTRIBUTE.get(verb)
+        if named and (attr not in named) and (verb == "set" or attr or _has_value(cue)):
+            attr = named[0]  # the command names the attribute: trust the text
+        elif verb == "set" and not attr:
+            attr = named[0] if named else None
+            if attr is None:
+                options = {
+                    a: spec["options"]
+                    for a, spec in entity.attributes.items()
+                    if spec.get("options")
+                }
+                attr = next(
+                    (a for a, o in options.items() if cues.option_in_text(command, o) is not None),
+                    None,
+                ) or _primary_attribute(entity)
+        if attr is None:
+            if verb in entity.verbs and verb != "set":
+                return Step(command, [Action(entity.entity_id, verb)])
+            return Step(command, error="unknown_attribute", detail="no attribute named")
+        if attr not in entity.attributes:
+            return Step(command, error="unknown_attribute", detail=f"no {attr}")
+        try:
+            value = _value(cue, command, entity, attr)
+        except cues.OutOfRange as exc:
+            return Step(command, error="out_of_range", detail=f"{entity.entity_id} {attr}: {exc}")
+        if value is None:
+            return Step(command, error="out_of_range", detail=f"no value for {attr}")
+        verb = ATTRIBUTE_VERB.get(attr, "set")
+        if verb not in entity.verbs:
+            verb = "set"
+        if verb == "set":
+            return Step(
+                command, [Action(entity.entity_id, "set", {"attribute": attr, "value": value})]
+            )
+        return Step(command, [Action(entity.entity_id, verb, {_ARG_NAME.get(verb, attr): value})])
+
+
+_PRIMARY = {
+    "light": ("brightness",),
+    "climate": ("temperature",),
+    "cover": ("position",),
+    "valve": ("position",),
+    "media_player": ("volume",),
+    "fan": ("percentage",),
+    "humidifier": ("humidity",),
+    "number": ("value",),
+}
+_KEYWORD_VERBS = (
+    ("turn on", "turn_on"), ("switch on", "turn_on"), ("turn off", "turn_off"),
+    ("switch off", "turn_off"), ("open", "open"), ("close", "close"), ("shut", "close"),
+    ("pause", "pause"), ("play", "play"), ("stop", "stop"), ("start", "start"),
+    ("lock", "lock"), ("unlock", "unlock"), ("pack", "press"), ("press", "press"),
+)  # fmt: skip
+
+
+def _cue_verb(command: str, entity: Entity, known: set[str]) -> str | None:
+    """The verb the wording makes certain for this entity, or None to ask the model."""
+    if _is_question(command):
+        return "get_state"
+    named = [a for a in cues.mentioned_attributes(command, known) if a in entity.attributes]
+    options = [o for spec in entity.attributes.values() for o in spec.get("options") or []]
+    cue = cues.read_value(command)
+    if named or _has_value(cue) or cues.option_in_text(command, options) is not None:
+        return "set"
+    tw = cues.words(command)
+    for phrase, verb in _KEYWORD_VERBS:
+        if cues.contains(tw, phrase) and verb in entity.verbs:
+            return verb
+    if cue.relative and _primary_attribute(entity):
+        return "set"  # "raise the blinds", "turn the heat up": one step
+    return None
+
+
+def _primary_attribute(entity: Entity) -> str | None:
+    """The attribute a bare value refers to ("set the AC to 22" means temperature)."""
+    for attr in _PRIMARY.get(entity.domain, ()):
+        if attr in entity.attributes:
+            return attr
+    numeric = [a for a, spec in entity.attributes.items() if "options" not in spec]
+    return numeric[0] if len(numeric) == 1 else None
+
+
+def _named(entity: Entity, registry: Registry, command: str) -> bool:
+    return cues.grounded(entity, registry, command)
+
+
+def _is_question(command: str) -> bool:
+    first = command.strip().split(" ", 1)[0].lower()
+    return command.strip().endswith("?") or first in _QUESTION_WORDS
+
+
+def _has_value(cue: cues.ValueCue) -> bool:
+    return cue.number is not None or cue.extreme is not None
+
+
+def _value(cue: cues.ValueCue, command: str, entity: Entity, attr: str) -> Any:
+    spec = entity.attributes.get(attr) or {}
+    current = entity.state.get(attr)
+    if spec.get("options"):
+        return cues.resolve_option(cue, command, spec, current)
+    if attr in ("color", "rgb_color"):
+        colour = cues.option_in_text(command, list(cues.COLORS))
+        return list(cues.COLORS[colour]) if colour else None
+    number = cues.resolve_number(cue, spec, current)
+    if number is None:
+        return None
+    return int(number) if float(number).is_integer() else number
+
+
+def _answer(entity: Entity, command: str, known: set[str]) -> str:
+    named = [a for a in cues.mentioned_attributes(command, known) if a in entity.attributes]
+    if named:
+        return f"{entity.name} {named[0].replace('_', ' ')} is {entity.state.get(named[0])}"
+    return f"{entity.name} is {entity.state.get('state', 'unknown')}"

@@ -1,0 +1,126 @@
+"""Deterministic splitting of a request into single commands.
+
+"turn off the hall light, close the blinds and set the AC to 22" -> three steps. Splits on
+commas, semicolons, "and", "then" and "also"; fragments without a command verb of their own
+("... to 23 degrees in the guest bedroom and 27 degrees in the living room") borrow the
+verb phrase of the step before, so each step can be understood alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(
+    r"\s*(?:;|,\s*(?:and\s+)?(?:then\s+)?|\s+and\s+then\s+|\s+and\s+also\s+|\s+then\s+|\s+and\s+)\s*",
+    re.IGNORECASE,
+)
+# Words that start a command or a question: a fragment starting otherwise is elliptical.
+COMMAND_VERBS = frozenset(
+    (
+        "turn",
+        "switch",
+        "set",
+        "adjust",
+        "change",
+        "make",
+        "increase",
+        "decrease",
+        "raise",
+        "lower",
+        "reduce",
+        "boost",
+        "enhance",
+        "dim",
+        "brighten",
+        "open",
+        "close",
+        "shut",
+        "stop",
+        "start",
+        "pause",
+        "play",
+        "resume",
+        "mute",
+        "unmute",
+        "lock",
+        "unlock",
+        "put",
+        "activate",
+        "run",
+        "toggle",
+        "instruct",
+        "tell",
+        "let",
+        "please",
+        "can",
+        "could",
+        "would",
+        "pack",
+        "empty",
+        "clean",
+        "what",
+        "whats",
+        "how",
+        "is",
+        "are",
+        "which",
+        "does",
+        "do",
+        "check",
+        "show",
+        "give",
+        "bring",
+        "move",
+        "cool",
+        "heat",
+        "warm",
+    )
+)
+_LEADING_FILLER = re.compile(r"^(?:please|also|and|then|now|kindly)\s+", re.IGNORECASE)
+
+
+def split_steps(text: str) -> list[str]:
+    """The single commands of `text`, in order (at least one step for non-empty text)."""
+    text = text.strip().rstrip(".!")
+    if not text:
+        return []
+    parts = [p.strip(" .") for p in _SEPARATORS.split(text) if p and p.strip(" .")]
+    steps: list[str] = []
+    for part in parts:
+        cleaned = _LEADING_FILLER.sub("", part)
+        first = cleaned.split(" ", 1)[0].lower().strip("'’")
+        if steps and first not in COMMAND_VERBS and not _is_question(cleaned):
+            # "and 27 degrees in the living room": reuse the previous command's verb phrase.
+            prev = steps[-1]
+            place = re.match(r"(.+\b(?:in|on|at)\s+the)\s+[^,]+$", prev, re.IGNORECASE)
+            if place and len(cleaned.split()) <= 3 and not re.search(r"\d", cleaned):
+                # "... in the balcony and study room": the same command for another place.
+                room = re.sub(r"^(?:the|in the|on the)\s+", "", cleaned, flags=re.IGNORECASE)
+                steps.append(f"{place.group(1)} {room}")
+                continue
+            if re.search(r"\b(?:to|by)\s+\w", cleaned) and re.match(r"(?:the|a)\b", cleaned, re.I):
+                # ", the brightness of the light on the balcony to 90": only the verb is shared.
+                verb = re.match(r"(.*?)\s+(?:the|a)\b", prev, re.IGNORECASE)
+                if verb:
+                    steps.append(f"{verb.group(1)} {cleaned}")
+                    continue
+            head = _verb_phrase(prev)
+            if head:
+                cleaned = f"{head} {cleaned}"
+            else:
+                steps[-1] = f"{prev} and {cleaned}"
+                continue
+        steps.append(cleaned)
+    return steps or [text]
+
+
+def _is_question(text: str) -> bool:
+    return text.endswith("?") or text.split(" ", 1)[0].lower() in {"what", "how", "is", "are"}
+
+
+def _verb_phrase(step: str) -> str:
+    """The part of a step before its value: "set the heating temperature to 23" -> up to "to"."""
+    match = re.match(r"(.+?\b(?:to|by))\s+\S", step, re.IGNORECASE)
+    if match:
+        return match.group(1)
+    return ""

@@ -30,7 +30,7 @@ class MqttConfig:
     cert_file: str | None = None
     key_file: str | None = None
     username: str | None = "hubagent"
-    password: str | None = None  # env HUBAGENT_MQTT_PASSWORD
+    password: str | None = field(default=None, repr=False)  # env HUBAGENT_MQTT_PASSWORD
     protocol: str = "5"  # "5" or "3.1.1"
     client_id: str = "hubagent"
     keepalive: int = 30
@@ -59,7 +59,7 @@ class LlmConfig:
     context: int = 4096
     openai_url: str = "http://127.0.0.1:8080/v1"
     openai_model: str = "default"
-    openai_key: str | None = None  # env HUBAGENT_OPENAI_KEY
+    openai_key: str | None = field(default=None, repr=False)  # env HUBAGENT_OPENAI_KEY
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,12 @@ class PolicyConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     path: str = "~/.local/share/hubagent/hubagent.db"
-    encryption_key: str | None = None  # env HUBAGENT_STORE_KEY
+    encryption_key: str | None = field(default=None, repr=False)  # env HUBAGENT_STORE_KEY
     history_days: float = 7.0
     outbox_ttl_s: float = 300.0
+    # After a reconnect, devices reconnect and resubscribe too; queued commands wait this
+    # long so they are not published to a broker that has no subscriber for them yet.
+    outbox_resume_delay_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class HttpConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8123
-    token: str | None = None  # env HUBAGENT_HTTP_TOKEN
+    token: str | None = field(default=None, repr=False)  # env HUBAGENT_HTTP_TOKEN
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,9 @@ COMMON_AREAS = (
     "hallway", "hall", "living room", "dining room", "study", "nursery", "laundry",
     "balcony", "patio", "porch", "cellar", "corridor", "foyer", "pantry", "terrace",
     "guest room", "guest bedroom", "master bedroom", "kids room", "playroom", "gym",
+    "sauna", "shed", "loft", "conservatory", "workshop", "utility room", "toilet", "closet",
+    "den", "lobby", "library", "pool", "yard", "backyard", "driveway", "studio", "cloakroom",
+    "wine cellar", "greenhouse", "stairs", "landing", "lounge", "veranda",
 )  # fmt: skip
 
 

@@ -92,6 +92,7 @@ class LlmUnderstander:
     def understand(self, text: str, area: str | None = None) -> Understanding:
         """Steps with Actions or a precise error for each command in `text`."""
         t0 = time.perf_counter()
+        calls_before = self.stats.calls
         steps: list[Step] = []
         answers: list[str] = []
         for command in split_steps(text):
@@ -107,7 +108,8 @@ class LlmUnderstander:
         return Understanding(
             text=text,
             steps=steps,
-            path="llm" if self.runtime is not None else "rules",
+            # "local" when the registry and the wording decided every step without the model.
+            path="llm" if self.stats.calls > calls_before else "local",
             answer="; ".join(answers) or None,
             latency_ms=(time.perf_counter() - t0) * 1000,
         )

@@ -1,0 +1,83 @@
+"""One short reply sentence in the request's language, from what was done or refused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hubagent.types import Action
+
+_VERB_EN = {
+    "turn_on": "turned on",
+    "turn_off": "turned off",
+    "toggle": "toggled",
+    "set_brightness": "set the brightness of",
+    "set_color": "changed the colour of",
+    "set_color_temp": "changed the colour temperature of",
+    "set_percentage": "set the speed of",
+    "set_position": "moved",
+    "set_temperature": "set the temperature of",
+    "set_hvac_mode": "changed the mode of",
+    "open": "opened",
+    "close": "closed",
+    "stop": "stopped",
+    "lock": "locked",
+    "unlock": "unlocked",
+    "activate": "activated",
+    "press": "pressed",
+    "play": "started",
+    "pause": "paused",
+    "start": "started",
+    "return_to_base": "sent home",
+}
+_VERB_ZH = {
+    "turn_on": "打开了",
+    "turn_off": "关闭了",
+    "open": "打开了",
+    "close": "关上了",
+    "lock": "锁上了",
+    "unlock": "解锁了",
+}
+
+
+@dataclass
+class Outcome:
+    """What happened to one request, in the terms a reply needs."""
+
+    done: list[tuple[Action, str]] = field(default_factory=list)  # (action, entity name)
+    refused: list[str] = field(default_factory=list)  # reasons, one short clause each
+    confirm: list[str] = field(default_factory=list)  # questions to ask
+    answer: str | None = None
+
+
+def _join(items: list[str], lang: str) -> str:
+    if lang.startswith("zh"):
+        return "、".join(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def reply_text(outcome: Outcome, language: str = "en") -> str:
+    """Build the reply: answer, then what was done, then what was refused or needs a yes."""
+    zh = language.startswith("zh")
+    parts: list[str] = []
+    if outcome.answer:
+        parts.append(outcome.answer)
+    if outcome.done:
+        if zh:
+            parts.append(
+                "已"
+                + _join([_VERB_ZH.get(a.action, "处理了") + n for a, n in outcome.done], language)
+                + "。"
+            )
+        else:
+            phrases = [
+                f"{_VERB_EN.get(a.action, a.action.replace('_', ' '))} {n}" for a, n in outcome.done
+            ]
+            text = _join(phrases, language)
+            parts.append(text[0].upper() + text[1:] + ".")
+    parts.extend(outcome.confirm)
+    parts.extend(outcome.refused)
+    if not parts:
+        return "抱歉，我没听懂。" if zh else "Sorry, I didn't understand that."
+    return " ".join(p.strip() for p in parts if p.strip())

@@ -1,0 +1,210 @@
+"""One request end to end: understand -> policy -> executor -> outbox, audited.
+
+Every entry point (CLI, HTTP, Wyoming, MQTT request topic, automations) calls `Agent.handle`
+for text or `Agent.execute` for Actions, so one policy and one audit log cover them all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubagent.act.executor import ExecutionError, build_messages
+from hubagent.act.policy import Decision, Policy, is_yes
+from hubagent.act.responses import Outcome, reply_text
+from hubagent.home.registry import Registry
+from hubagent.store.db import Store
+from hubagent.types import Action, MqttMessage, Step, Understanding
+from hubagent.understand.cascade import Cascade
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[MqttMessage], object]
+
+_ERROR_TEXT = {
+    "unknown_device": "I can't find {what}.",
+    "unknown_attribute": "{what} can't do that.",
+    "out_of_range": "That value is out of range for {what}.",
+    "not_allowed": "That is not allowed for {what}.",
+    "needs_confirmation": "{what} needs confirmation.",
+}
+
+
+@dataclass
+class Reply:
+    """What the hub answers to one request."""
+
+    text: str
+    actions: list[Action] = field(default_factory=list)  # sent (or queued while offline)
+    refused: list[dict[str, Any]] = field(default_factory=list)  # {"text", "error", "reason"}
+    needs_confirmation: bool = False
+    understanding: Understanding | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        u = self.understanding
+        return {
+            "reply": self.text,
+            "actions": [a.to_dict() for a in self.actions],
+            "refused": self.refused,
+            "needs_confirmation": self.needs_confirmation,
+            "path": u.path if u else None,
+            "intent": u.intent if u else None,
+            "steps": [s.to_dict() for s in u.steps] if u else [],
+            "latency_ms": round(u.latency_ms, 2) if u else None,
+        }
+
+
+def _step_reason(step: Step) -> str:
+    what = step.detail or f"what '{step.text}' refers to"
+    return _ERROR_TEXT.get(step.error or "", "I couldn't do {what}.").format(what=what)
+
+
+class Agent:
+    """Connects understanding, policy, execution and the audit log."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        cascade: Cascade,
+        policy: Policy,
+        send: Send | None,
+        store: Store | None = None,
+        language: str = "en",
+    ) -> None:
+        """`send` publishes (or queues) one message; None makes a dry run that sends nothing."""
+        self.registry = registry
+        self.cascade = cascade
+        self.policy = policy
+        self.send = send
+        self.store = store
+        self.language = language
+
+    def handle(
+        self,
+        text: str,
+        *,
+        requester: str = "local",
+        channel: str = "cli",
+        area: str | None = None,
+    ) -> Reply:
+        """Understand `text` and act on it within policy; never raises for bad input."""
+        text = (text or "").strip()
+        if not text:
+            return Reply(reply_text(Outcome(), self.language))
+        if self.policy.has_pending(requester):
+            confirmed = self.policy.confirm_verbose(requester, text)
+            if confirmed.actions is not None:
+                return self._run(text, confirmed.actions, requester, channel, None, confirmed=True)
+            if confirmed.reason and (is_yes(text) or confirmed.reason == "cancelled"):
+                return Reply(confirmed.reason)
+        try:
+            understanding = self.cascade.understand(text, area)
+        except Exception:  # noqa: BLE001 - the hub keeps answering whatever one request does
+            log.exception("understanding failed for %r", text)
+            return Reply("Sorry, something went wrong understanding that.")
+        outcome = Outcome(answer=understanding.answer)
+        refused = []
+        for step in understanding.steps:
+            if step.error:
+                reason = _step_reason(step)
+                refused.append({"text": step.text, "error": step.error, "reason": reason})
+                outcome.refused.append(reason)
+        return self._run(
+            text,
+            understanding.actions,
+            requester,
+            channel,
+            understanding,
+            outcome=outcome,
+            refused=refused,
+        )
+
+    def execute(
+        self, actions: list[Action], *, requester: str, channel: str, text: str = ""
+    ) -> Reply:
+        """Run Actions given directly (HTTP `POST /api/actions`, automations) through policy."""
+        return self._run(text or "direct actions", actions, requester, channel, None)
+
+    def _run(
+        self,
+        text: str,
+        actions: list[Action],
+        requester: str,
+        channel: str,
+        understanding: Understanding | None,
+        *,
+        confirmed: bool = False,
+        outcome: Outcome | None = None,
+        refused: list[dict[str, Any]] | None = None,
+    ) -> Reply:
+        outcome = outcome or Outcome()
+        refused = refused if refused is not None else []
+        decisions: list[Decision]
+        if confirmed:
+            decisions = [Decision("allowed", a) for a in actions]
+        else:
+            decisions = self.policy.check_all(actions, requester, channel)
+        done: list[Action] = []
+        needs_confirmation = False
+        for decision in decisions:
+            entity = self.registry.get(decision.action.entity)
+            name = entity.name if entity else decision.action.entity
+            if decision.status == "needs_confirmation":
+                needs_confirmation = True
+                outcome.confirm.append(decision.reason)
+                continue
+            if decision.status != "allowed":
+                refused.append({"text": text, "error": decision.error, "reason": decision.reason})
+                outcome.refused.append(decision.reason)
+                continue
+            if decision.action.action == "get_state":
+                continue
+            error = self._send(decision.action)
+            if error:
+                refused.append({"text": text, "error": "not_allowed", "reason": error})
+                outcome.refused.append(error)
+                continue
+            done.append(decision.action)
+            outcome.done.append((decision.action, name))
+            if decision.clamped and decision.reason:
+                outcome.refused.append(decision.reason)
+        reply = Reply(
+            reply_text(outcome, self.language), done, refused, needs_confirmation, understanding
+        )
+        self._audit(requester, channel, text, understanding or actions, decisions, confirmed)
+        return reply
+
+    def _send(self, action: Action) -> str | None:
+        """Publish the device's own messages for one action; an error text or None."""
+        entity = self.registry.get(action.entity)
+        if entity is None:
+            return f"I can't find {action.entity}."
+        if self.send is None:
+            return None
+        try:
+            messages = build_messages(entity, action)
+        except ExecutionError as exc:
+            return str(exc)
+        for message in messages:
+            self.send(message)
+        return None
+
+    def _audit(
+        self,
+        requester: str,
+        channel: str,
+        text: str,
+        understood: Any,
+        decisions: list[Decision],
+        confirmed: bool,
+    ) -> None:
+        if self.store is None:
+            return
+        if isinstance(understood, list):
+            understood = [a.to_dict() for a in understood]
+        entry = self.policy.audit_entry(
+            requester, channel, text, understood, decisions, "confirmed" if confirmed else None
+        )
+        self.store.audit(entry)

@@ -1,0 +1,64 @@
+"""The cascade: the local hassil matcher first, then the registry-checked LLM understander.
+
+The matcher answers the sentences Home Assistant's intent templates cover in a few ms. What
+it misses (several commands in one sentence, free wording, relative changes) goes to the
+understander, which decides from the registry and the wording where it can and asks the
+model only for what stays open.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from hubagent.types import Step, Understanding
+from hubagent.understand.llm import LlmUnderstander
+from hubagent.understand.matcher import LocalMatcher
+from hubagent.understand.split import split_steps
+
+log = logging.getLogger(__name__)
+
+
+class Cascade:
+    """Turns text into an Understanding by the cheapest path that understands it."""
+
+    def __init__(self, matcher: LocalMatcher | None, understander: LlmUnderstander | None) -> None:
+        self.matcher = matcher
+        self.understander = understander
+
+    def understand(self, text: str, area: str | None = None) -> Understanding:
+        """Steps with Actions or a precise error, or an answer for a question."""
+        t0 = time.perf_counter()
+        result = self._local(text, area)
+        if result is None and self.understander is not None:
+            result = self.understander.understand(text, area)
+        if result is None:
+            result = Understanding(
+                text, [Step(text, error="unknown_device", detail="not understood")], "none"
+            )
+        result.latency_ms = (time.perf_counter() - t0) * 1000
+        return result
+
+    def _local(self, text: str, area: str | None) -> Understanding | None:
+        """The matcher's result when it understood every command of the request cleanly."""
+        if self.matcher is None:
+            return None
+        pieces = split_steps(text) or [text]
+        results = []
+        for piece in pieces:
+            found = self.matcher.match(piece, area)
+            # A step the matcher could not resolve goes to the understander, which can
+            # still find a device by alias or refuse it with the precise reason.
+            if found is None or any(s.error for s in found.steps):
+                return None
+            results.append(found)
+        if len(results) == 1:
+            return results[0]
+        answers = [r.answer for r in results if r.answer]
+        return Understanding(
+            text=text,
+            steps=[s for r in results for s in r.steps],
+            path="local",
+            intent=results[0].intent,
+            answer=" ".join(answers) or None,
+        )

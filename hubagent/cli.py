@@ -6,6 +6,7 @@ Every user-facing error is one line on stderr and a non-zero exit code, never a 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -41,13 +42,15 @@ def cmd_acl(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from hubagent.sim.simulator import run_simulator
 
-    return run_simulator(Path(args.home), _config(args), certs_dir=args.certs)
+    return run_simulator(
+        Path(args.home), _config(args), certs_dir=args.certs, config_path=args.config
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hubagent.app import run_hub
 
-    return run_hub(_config(args))
+    return run_hub(_config(args), Path(args.config) if args.config else None)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -72,6 +75,20 @@ def cmd_model(args: argparse.Namespace) -> int:
     from hubagent.understand.modelfiles import model_command
 
     return model_command(args.action, _config(args), quiet=args.quiet)
+
+
+# Verbs whose module owns its arguments: `add_arguments(parser)` and `main(args) -> int`.
+# Those modules keep heavy imports inside `main` so `hubagent --help` stays fast.
+MODULE_VERBS = {
+    "bench": ("hubagent.bench.runner", "measure ingest, latency, LLM overhead and footprint"),
+    "distill": ("hubagent.compress.distill", "train the small student model for a home"),
+    "quantize": ("hubagent.compress.quantize", "quantize the student's weights to int8 / 4-bit"),
+    "ha": ("hubagent.interfaces.homeassistant", "import entities from a Home Assistant instance"),
+}
+
+
+def _module_main(args: argparse.Namespace) -> int:
+    return int(importlib.import_module(args.module).main(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("model", cmd_model, "prepare, verify or describe the local model")
     p.add_argument("action", choices=["fetch", "verify", "info"])
     p.add_argument("--quiet", action="store_true")
+
+    for name, (module_name, help_) in MODULE_VERBS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a verb whose module is not part of this build is simply absent
+        p = verb(name, _module_main, help_)
+        p.set_defaults(module=module_name)
+        module.add_arguments(p)
     return parser
 
 

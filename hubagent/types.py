@@ -106,7 +106,8 @@ class Entity:
         return (*verbs, *UNIVERSAL_VERBS)
 
 
-_VERB_CAPABILITY = {
+# The capability (attribute) each setting verb needs and sets.
+VERB_CAPABILITY: dict[str, str] = {
     "set_brightness": "brightness",
     "set_color": "color",
     "set_color_temp": "color_temp",
@@ -122,11 +123,12 @@ _VERB_CAPABILITY = {
     "set_swing_mode": "swing_mode",
     "set_volume": "volume",
     "select_option": "option",
+    "set_value": "value",
 }
 
 
 def _verb_supported(entity: Entity, verb: str) -> bool:
-    cap = _VERB_CAPABILITY.get(verb)
+    cap = VERB_CAPABILITY.get(verb)
     if cap is None:
         return True
     return cap in entity.attributes

@@ -1,7 +1,7 @@
 """What a discovered entity can do (capabilities) and the unit conversions HA applies.
 
 `capabilities()` turns a normalised discovery config into `Entity.attributes`, named as the
-verbs expect them (types._VERB_CAPABILITY). The conversion helpers (brightness scales,
+verbs expect them (types.VERB_CAPABILITY). The conversion helpers (brightness scales,
 ranged speeds, positions, colours) follow Home Assistant's `util.color` / `util.percentage`
 so the executor publishes exactly what HA would and state parsing reads it back.
 """

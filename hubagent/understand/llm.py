@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubagent.home.registry import Registry
-from hubagent.types import Action, Entity, Step, Understanding
+from hubagent.types import VERB_CAPABILITY, Action, Entity, Step, Understanding
 from hubagent.understand import cues
 from hubagent.understand.prompt import build_prefix, build_prompt
 from hubagent.understand.runtime import Completion, Runtime
@@ -21,24 +21,7 @@ from hubagent.understand.split import split_steps
 
 log = logging.getLogger(__name__)
 
-# Verb -> the attribute it sets (DESIGN.md action vocabulary).
-VERB_ATTRIBUTE = {
-    "set_brightness": "brightness",
-    "set_color": "color",
-    "set_color_temp": "color_temp",
-    "set_percentage": "percentage",
-    "set_preset_mode": "preset_mode",
-    "set_humidity": "humidity",
-    "set_mode": "mode",
-    "set_position": "position",
-    "set_temperature": "temperature",
-    "set_hvac_mode": "hvac_mode",
-    "set_fan_mode": "fan_mode",
-    "set_swing_mode": "swing_mode",
-    "set_volume": "volume",
-    "select_option": "option",
-    "set_value": "value",
-}
+VERB_ATTRIBUTE = VERB_CAPABILITY  # verb -> the attribute it sets
 ATTRIBUTE_VERB = {a: v for v, a in VERB_ATTRIBUTE.items()}
 _ARG_NAME = {"set_color": "color", "select_option": "option", "set_value": "value"}
 _QUESTION_WORDS = ("what", "whats", "how", "is", "are", "which", "does", "do")

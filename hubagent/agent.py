@@ -57,6 +57,9 @@ class Reply:
 
 
 def _step_reason(step: Step) -> str:
+    if step.detail and " " in step.detail.strip():  # already a phrase: "no light in Kitchen"
+        detail = step.detail.strip().rstrip(".")
+        return f"Not done: {detail} ('{step.text}')."
     what = step.detail or f"what '{step.text}' refers to"
     return _ERROR_TEXT.get(step.error or "", "I couldn't do {what}.").format(what=what)
 

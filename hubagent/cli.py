@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
+            if not exc.name or not (module_name + ".").startswith(exc.name + "."):
                 raise
             continue  # a verb whose module is not part of this build is simply absent
         p = verb(name, _module_main, help_)

@@ -49,6 +49,21 @@ class Outcome:
     answer: str | None = None
 
 
+_UNITS = {"set_brightness": "%", "set_position": "%", "set_percentage": "%", "set_volume": "%"}
+
+
+def _phrase_en(action: Action, name: str) -> str:
+    """ "set the temperature of Bedroom thermostat to 22"."""
+    phrase = f"{_VERB_EN.get(action.action, action.action.replace('_', ' '))} {name}"
+    if action.action.startswith("set") and action.args:
+        value = next(iter(action.args.values()))
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, dict | list):
+            phrase += f" to {value}{_UNITS.get(action.action, '')}"
+    return phrase
+
+
 def _join(items: list[str], lang: str) -> str:
     if lang.startswith("zh"):
         return "、".join(items)
@@ -71,9 +86,7 @@ def reply_text(outcome: Outcome, language: str = "en") -> str:
                 + "。"
             )
         else:
-            phrases = [
-                f"{_VERB_EN.get(a.action, a.action.replace('_', ' '))} {n}" for a, n in outcome.done
-            ]
+            phrases = [_phrase_en(a, n) for a, n in outcome.done]
             text = _join(phrases, language)
             parts.append(text[0].upper() + text[1:] + ".")
     parts.extend(outcome.confirm)

@@ -202,6 +202,15 @@ def grounded(entity: Entity, registry: Registry, text: str) -> bool:
     return not areas or entity.area in areas
 
 
+def name_match_length(entity: Entity, registry: Registry, text: str) -> int:
+    """Words in the longest of the entity's device words found in `text` (0: none):
+    "the floor lamp" names the Floor lamp (2) more precisely than any other lamp (1)."""
+    tw = words(without_attribute_phrases(text))
+    return max(
+        (len(words(n)) for n in device_words(entity, registry) if contains(tw, n)), default=0
+    )
+
+
 def mentioned_attributes(text: str, known: set[str]) -> list[str]:
     """Attribute keys (among `known` plus the standard ones) named by the text."""
     tw = words(text)
@@ -217,6 +226,14 @@ def mentioned_attributes(text: str, known: set[str]) -> list[str]:
     if "fan_speed" in hits or "fan_mode" in hits:
         hits = [h for h in hits if h not in ("speed", "percentage")]
     return hits
+
+
+def attribute_strength(text: str, key: str) -> int:
+    """How many distinct words of `text` name attribute `key` ("two degrees warmer": 2 for
+    temperature, 1 for position), to prefer the attribute the wording points at most."""
+    tw = words(text)
+    phrases = {key.replace("_", " "), *ATTRIBUTE_WORDS.get(key, ())}
+    return sum(1 for p in phrases if contains(tw, p))
 
 
 def attribute_missing(entity: Entity, text: str, known: set[str]) -> str | None:

@@ -108,6 +108,13 @@ class LlmUnderstander:
         # Entities without an area (a robot vacuum) serve every room.
         pool = [e for e in self.registry.all() if not areas or e.area in areas or e.area is None]
         named = [e for e in pool if _named(e, self.registry, command)]
+        if len(named) > 1:
+            # The most precise name wins: "floor lamp" over every other lamp.
+            lengths = {
+                e.entity_id: cues.name_match_length(e, self.registry, command) for e in named
+            }
+            best = max(lengths.values())
+            named = [e for e in named if lengths[e.entity_id] == best]
         if not named and not named_area and area:
             # Nothing of that name in the speaker's room: the one elsewhere in the home.
             return self._candidates(command, None)
@@ -118,6 +125,13 @@ class LlmUnderstander:
         known = {k for e in self.registry.all() for k in e.attributes}
         attrs = set(cues.mentioned_attributes(command, known))
         owners = [e for e in pool if attrs & set(e.attributes)]
+        if len(owners) > 1:
+            # "two degrees warmer": temperature (2 words) beats a cover's position (1 word).
+            def strength(e: Entity) -> int:
+                return max(cues.attribute_strength(command, a) for a in attrs & set(e.attributes))
+
+            best = max(strength(e) for e in owners)
+            owners = [e for e in owners if strength(e) == best]
         return owners if len(owners) == 1 else []
 
     def _names_a_device(self, command: str) -> bool:

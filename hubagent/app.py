@@ -14,6 +14,7 @@ from typing import Any
 
 from hubagent.act.policy import Policy
 from hubagent.agent import Agent
+from hubagent.automations import AutomationEngine
 from hubagent.config import Config, expand
 from hubagent.home.homefile import apply_home, load_home
 from hubagent.home.registry import Registry
@@ -94,7 +95,11 @@ class Hub:
         self.agent = Agent(
             self.registry, self.cascade, self.policy, self._send, self.store, cfg.language
         )
+        self.automations = (
+            AutomationEngine(self, expand(cfg.automations)) if cfg.automations else None
+        )
         self.started_at: float | None = None
+        self._stopping = False
 
     # -- MQTT plumbing -----------------------------------------------------------------
     def _subscribe(self, topic: str) -> None:
@@ -114,7 +119,8 @@ class Hub:
             self._resume.cancel()
             self._resume = None
         if not connected:
-            log.warning("broker connection lost; commands are kept in the outbox")
+            if not self._stopping:
+                log.warning("broker connection lost; commands are kept in the outbox")
             self.outbox.set_connected(False)
             return
         log.info("connected to the broker at %s:%s", self.cfg.mqtt.host, self.cfg.mqtt.port)
@@ -156,9 +162,15 @@ class Hub:
         gc.freeze()  # long-lived registry/intents objects: keeps GC pauses off the hot path
         self.mqtt.start()
         self.started_at = time.time()
-        return self.mqtt.wait_connected(wait) if wait else self.mqtt.connected
+        connected = self.mqtt.wait_connected(wait) if wait else self.mqtt.connected
+        if self.automations is not None:
+            self.automations.start()
+        return connected
 
     def stop(self) -> None:
+        self._stopping = True
+        if self.automations is not None:
+            self.automations.stop()
         self.mqtt.stop()
         self.store.close()
         if self.runtime is not None:
@@ -187,12 +199,23 @@ def wait_for_signal(stop: threading.Event | None = None) -> None:
 
 
 def run_hub(cfg: Config, config_path: Path | None = None) -> int:
-    """`hubagent run`: start the hub and serve until Ctrl-C."""
+    """`hubagent run`: start the hub and its interfaces and serve until Ctrl-C."""
+    from hubagent.interfaces.server import Interfaces
+
     hub = Hub(cfg)
     hub.start()
-    log.info("hubagent running: %d entities from home files; Ctrl-C stops", len(hub.registry))
+    interfaces = Interfaces(hub)
+    try:
+        for name, address in interfaces.start().items():
+            log.info("%s: %s", name, address)
+    except OSError as exc:
+        log.error("cannot listen: %s", exc)
+        hub.stop()
+        return 1
+    log.info("hubagent running with %d entities known so far; Ctrl-C stops", len(hub.registry))
     try:
         wait_for_signal()
     finally:
+        interfaces.stop()  # before hub.stop(): the request topic uses hub.mqtt
         hub.stop()
     return 0

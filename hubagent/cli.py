@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from hubagent.config import Config, ConfigError, load_config
+from hubagent.mqtt.broker import MosquittoNotInstalled
 
 
 class UserError(Exception):
@@ -97,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True)
 
     def verb(name: str, func, help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_)
+        # "resolve": a module verb may declare -c/--config itself with its own help text.
+        p = sub.add_parser(name, help=help_, conflict_handler="resolve")
         p.add_argument("-c", "--config", help="hubagent.yaml (defaults apply without one)")
         p.set_defaults(func=func)
         return p
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, UserError) as exc:
+    except (ConfigError, UserError, MosquittoNotInstalled) as exc:
         print(f"hubagent: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

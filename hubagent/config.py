@@ -74,6 +74,8 @@ class PolicyConfig:
     confirm_window_s: float = 30.0
     rate_limit_per_entity: int = 10  # commands per window
     rate_window_s: float = 10.0
+    # Automation ids that may run sensitive actions (they must also set allow_sensitive).
+    trusted_automations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class StoreConfig:
 class HttpConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = 8123
+    port: int = 8124  # not 8123: that is Home Assistant's own port
     token: str | None = field(default=None, repr=False)  # env HUBAGENT_HTTP_TOKEN
 
 

@@ -75,14 +75,17 @@ class Agent:
         send: Send | None,
         store: Store | None = None,
         language: str = "en",
+        ha: Any = None,
     ) -> None:
-        """`send` publishes (or queues) one message; None makes a dry run that sends nothing."""
+        """`send` publishes (or queues) one message; None makes a dry run that sends nothing.
+        `ha` is the Home Assistant bridge that executes entities imported from there."""
         self.registry = registry
         self.cascade = cascade
         self.policy = policy
         self.send = send
         self.store = store
         self.language = language
+        self.ha = ha
 
     def handle(
         self,
@@ -186,12 +189,25 @@ class Agent:
             return f"I can't find {action.entity}."
         if self.send is None:
             return None
+        if entity.source == "homeassistant":
+            return self._send_ha(entity.name, action)
         try:
             messages = build_messages(entity, action)
         except ExecutionError as exc:
             return str(exc)
         for message in messages:
             self.send(message)
+        return None
+
+    def _send_ha(self, name: str, action: Action) -> str | None:
+        if self.ha is None:
+            return f"{name} is a Home Assistant entity and the Home Assistant bridge is off."
+        from hubagent.interfaces.homeassistant import HomeAssistantError
+
+        try:
+            self.ha.execute(action)
+        except HomeAssistantError as exc:
+            return str(exc)
         return None
 
     def _audit(

@@ -92,14 +92,41 @@ class Hub:
         self.runtime = runtime if runtime is not None else open_llm(cfg, use_llm)
         self.understander = LlmUnderstander(self.registry, self.runtime, cfg.language)
         self.cascade = Cascade(self.matcher, self.understander)
+        self.ha = self._ha_bridge(cfg)
         self.agent = Agent(
-            self.registry, self.cascade, self.policy, self._send, self.store, cfg.language
+            self.registry,
+            self.cascade,
+            self.policy,
+            self._send,
+            self.store,
+            cfg.language,
+            ha=self.ha,
         )
         self.automations = (
             AutomationEngine(self, expand(cfg.automations)) if cfg.automations else None
         )
         self.started_at: float | None = None
         self._stopping = False
+
+    def _ha_bridge(self, cfg: Config) -> Any:
+        if not cfg.homeassistant.url:
+            return None
+        from hubagent.interfaces.homeassistant import HomeAssistantBridge, HomeAssistantError
+
+        try:
+            return HomeAssistantBridge(cfg.homeassistant, self.registry)
+        except HomeAssistantError as exc:
+            log.error("Home Assistant bridge off: %s", exc)
+            return None
+
+    def _import_ha(self) -> None:
+        from hubagent.interfaces.homeassistant import HomeAssistantError
+
+        try:
+            count = self.ha.import_entities()
+            log.info("imported %d entities from Home Assistant", count)
+        except HomeAssistantError as exc:
+            log.error("Home Assistant import failed: %s", exc)
 
     # -- MQTT plumbing -----------------------------------------------------------------
     def _subscribe(self, topic: str) -> None:
@@ -163,6 +190,8 @@ class Hub:
         self.mqtt.start()
         self.started_at = time.time()
         connected = self.mqtt.wait_connected(wait) if wait else self.mqtt.connected
+        if self.ha is not None:
+            threading.Thread(target=self._import_ha, name="ha-import", daemon=True).start()
         if self.automations is not None:
             self.automations.start()
         return connected

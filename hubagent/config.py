@@ -105,6 +105,17 @@ class WyomingConfig:
 
 
 @dataclass(frozen=True)
+class HomeAssistantConfig:
+    """The optional Home Assistant bridge (entities that are not on MQTT)."""
+
+    url: str | None = None  # e.g. http://homeassistant.local:8123; None: bridge off
+    token: str | None = field(default=None, repr=False)  # env HUBAGENT_HA_TOKEN
+    verify_ssl: bool = True
+    import_domains: tuple[str, ...] = ()  # empty: every domain hubagent controls or reads
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     language: str = "en"
     homes: tuple[str, ...] = ()
@@ -116,6 +127,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     wyoming: WyomingConfig = field(default_factory=WyomingConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
 
 
 # Secrets never need to live in the YAML file.
@@ -125,6 +137,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HUBAGENT_OPENAI_KEY": ("llm", "openai_key"),
     "HUBAGENT_STORE_KEY": ("store", "encryption_key"),
     "HUBAGENT_HTTP_TOKEN": ("http", "token"),
+    "HUBAGENT_HA_TOKEN": ("homeassistant", "token"),
+    "HUBAGENT_HA_URL": ("homeassistant", "url"),
 }
 
 

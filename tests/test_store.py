@@ -270,11 +270,13 @@ def test_concurrent_writers(tmp_path: Path) -> None:
 def test_state_write_throughput(tmp_path: Path) -> None:
     """Thousands of state messages per second through the write-behind buffer."""
     n = 20_000
+    # Recent timestamps: rows older than the retention limit are pruned by the store itself.
+    t0 = time.time() - n
     with Store(tmp_path / "bench.db") as store:
         start = time.perf_counter()
         for i in range(n):
-            store.save_state(f"sensor.s{i % 500}", {"state": i}, True, float(i))
-            store.add_history(f"sensor.s{i % 500}", {"state": i}, float(i))
+            store.save_state(f"sensor.s{i % 500}", {"state": i}, True, t0 + i)
+            store.add_history(f"sensor.s{i % 500}", {"state": i}, t0 + i)
         store.flush()
         elapsed = time.perf_counter() - start
         rate = n / elapsed

@@ -79,7 +79,10 @@ class Hub:
 
         self.mqtt = MqttClient(cfg.mqtt, client_id=cfg.mqtt.client_id)
         self.discovery = DiscoveryManager(
-            self.registry, cfg.mqtt.discovery_prefix, subscribe=self._subscribe
+            self.registry,
+            cfg.mqtt.discovery_prefix,
+            subscribe=self._subscribe,
+            device_root=cfg.acl.device_root,
         )
         for entity in static:
             self.discovery.watch(entity)
@@ -212,6 +215,7 @@ class Hub:
             "entities": len(self.registry),
             "outbox_pending": self.outbox.pending_count(),
             "store_degraded": self.store.degraded,
+            "store_in_memory": self.store.in_memory,
             "store_encrypted": self.store.encrypted,
             "llm": self.runtime is not None,
             "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0.0,

@@ -25,6 +25,7 @@ from hubagent.mqtt.discovery import (
     valid_subscribe_topic,
 )
 from hubagent.mqtt.state_parse import (
+    EMPTY_VALUES,
     STATE_TOPIC_KEYS,
     Availability,
     availability_from_config,
@@ -66,9 +67,14 @@ class DiscoveryManager:
         registry: Registry,
         prefix: str = "homeassistant",
         subscribe: Callable[[str], None] | None = None,
+        device_root: str | None = None,
     ) -> None:
+        """`device_root`: with the generated ACLs, device account A owns `<device_root>/A/...`
+        and announces under `<prefix>/<component>/A/...`; a config whose command topic lies
+        in another account's tree is then a device trying to steer someone else's device."""
         self.registry = registry
         self.prefix = prefix.rstrip("/")
+        self.device_root = device_root.strip("/") if device_root else None
         self._subscribe = subscribe
         self._lock = threading.RLock()
         self._tracked: dict[str, _Tracked] = {}  # discovery key -> entity
@@ -189,7 +195,11 @@ class DiscoveryManager:
         old = self._tracked.get(cmp.key)
         if old is not None and old.config == cmp.config and old.component == cmp.component:
             return  # HA ignores a re-sent identical config
-        problem = self._command_conflict(cmp) or self._unique_conflict(cmp)
+        problem = (
+            self._foreign_command_topic(topic, cmp)
+            or self._command_conflict(cmp)
+            or self._unique_conflict(cmp)
+        )
         if problem:
             self.counters["rejected"] += 1
             self._warn_once(
@@ -237,6 +247,20 @@ class DiscoveryManager:
             self._route(avty_topic, key, f"availability:{index}")
             topics.append(avty_topic)
         self._replay(key, list(dict.fromkeys(topics)))
+
+    def _foreign_command_topic(self, topic: str, cmp: DiscoveredComponent) -> str | None:
+        """A command topic in another device account's tree (see `device_root`)."""
+        parsed = parse_topic(topic, self.prefix)
+        node = parsed[1] if parsed else None
+        if not self.device_root or not node:
+            return None  # node-less topics cannot be published by device accounts
+        root = self.device_root + "/"
+        for key, value in cmp.config.items():
+            if key.endswith("command_topic") and isinstance(value, str) and value.startswith(root):
+                owner = value[len(root) :].split("/", 1)[0]
+                if owner != node:
+                    return f"{key} {value!r} belongs to device account {owner!r}, not {node!r}"
+        return None
 
     def _command_conflict(self, cmp: DiscoveredComponent) -> str | None:
         """A command topic under the discovery prefix, or one already owned by another
@@ -343,6 +367,15 @@ class DiscoveryManager:
                 continue
             if values:
                 self.registry.update_state(tracked.entity_id, values)
+            elif text.strip() not in EMPTY_VALUES:
+                self.counters["bad_state"] += 1
+                self._warn_once(
+                    f"unparsed:{key}:{role}",
+                    "%s: ignoring %s payload %r",
+                    tracked.entity_id,
+                    role,
+                    text[:80],
+                )
 
     def _availability_message(self, tracked: _Tracked, index: int, text: str) -> None:
         avail = tracked.availability

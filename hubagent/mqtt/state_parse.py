@@ -43,7 +43,7 @@ TOPIC_FIELDS: dict[str, tuple[str, str]] = {
     "json_attributes_topic": ("json_attributes_template", "attributes"),
 }
 STATE_TOPIC_KEYS = ("state_topic", *TOPIC_FIELDS)
-_EMPTY = frozenset({"", "none", "None", "null", "unknown"})
+EMPTY_VALUES = frozenset({"", "none", "None", "null", "unknown"})
 
 
 def _number(text: Any) -> float | int | None:
@@ -175,7 +175,7 @@ def _main_state(component: str, config: dict[str, Any], payload: str) -> dict[st
     else:
         template = "value_template"  # also older light configs that used value_template
     value = _render(config, template, payload)
-    if value in _EMPTY:
+    if value in EMPTY_VALUES:
         return {}
     if component in ("switch", "light", "fan", "humidifier", "siren", "binary_sensor"):
         state = _onoff(config, value, "state_on", "state_off")
@@ -208,7 +208,7 @@ def extract_state(
         return _main_state(component, config, payload)
     template_key, field = TOPIC_FIELDS[topic_key]
     value = _render(config, template_key, payload)
-    if value in _EMPTY:
+    if value in EMPTY_VALUES:
         return {}
     if field == "attributes":
         data = parse_json(value)

@@ -150,6 +150,7 @@ class Store:
         self.flush_interval_s = flush_interval_s
         self.degraded = False
         self.degraded_reason = ""
+        self.in_memory = False  # True when the file could not be opened at all
         self._lock = threading.RLock()  # the connection
         self._buf_lock = threading.Lock()  # the write-behind buffers (ingest never waits on I/O)
         self._states_buf: dict[str, tuple[str, str, int, float]] = {}
@@ -199,6 +200,7 @@ class Store:
         return conn
 
     def _memory_fallback(self) -> sqlite3.Connection:
+        self.in_memory = True
         conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         migrate(conn)
         return conn
@@ -262,7 +264,8 @@ class Store:
                 return False, None
             # Only a write that changed rows proves the disk is back (a no-op "succeeds" on a
             # read-only file too).
-            if self.degraded and self._conn.total_changes > before:
+            # Writes to the in-memory fallback succeed but persist nothing: still degraded.
+            if self.degraded and not self.in_memory and self._conn.total_changes > before:
                 self._recovered()
             return True, result
 

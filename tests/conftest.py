@@ -16,6 +16,9 @@ import pytest
 from hubagent.mqtt.broker import INSTALL_HINT, find_mosquitto
 from hubagent.mqtt.local import LocalBroker, start_local_broker
 
+# `env` and `sim`: the demo home on a broker of each test module's own (tests/demohome.py).
+pytest_plugins = ["demohome"]
+
 DEFAULT_DEVICE_ACCOUNTS = ("dev_a", "dev_b")
 
 

@@ -8,34 +8,21 @@ import asyncio
 import json
 import logging
 import stat
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from conftest import BrokerEnv, make_broker_env
+from conftest import BrokerEnv
+from demohome import DEMO_HOME, wait_for
 
 from hubagent.app import Hub
 from hubagent.config import Config, HttpConfig, LlmConfig, StoreConfig, WyomingConfig
 from hubagent.interfaces.http import TOKEN_FILE, resolve_token
 from hubagent.interfaces.server import Interfaces
-from hubagent.security.acl import device_accounts_from_homes
 from hubagent.sim.simulator import Simulator
-
-DEMO_HOME = Path(__file__).resolve().parents[1] / "devices" / "demo-home.yaml"
-
-
-def wait_for(check: Callable[[], object], timeout: float = 10.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {check}")
 
 
 class _Records(logging.Handler):
@@ -45,23 +32,6 @@ class _Records(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerEnv]:
-    broker = make_broker_env(
-        tmp_path_factory.mktemp("http"), device_accounts_from_homes([DEMO_HOME])
-    )
-    yield broker
-    broker.close()
-
-
-@pytest.fixture(scope="module")
-def sim(env: BrokerEnv) -> Iterator[Simulator]:
-    simulator = Simulator(DEMO_HOME, env.mqtt_config, tick_interval=None)
-    simulator.start()
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture(scope="module")

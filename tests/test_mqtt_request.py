@@ -8,13 +8,14 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import BrokerEnv, make_broker_env
+from conftest import BrokerEnv
+from demohome import DEMO_HOME, wait_for
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -22,37 +23,7 @@ from paho.mqtt.properties import Properties
 from hubagent.app import Hub
 from hubagent.config import Config, HttpConfig, LlmConfig, StoreConfig, WyomingConfig
 from hubagent.interfaces.server import Interfaces
-from hubagent.security.acl import device_accounts_from_homes
 from hubagent.sim.simulator import Simulator
-
-DEMO_HOME = Path(__file__).resolve().parents[1] / "devices" / "demo-home.yaml"
-
-
-def wait_for(check: Callable[[], object], timeout: float = 10.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {check}")
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerEnv]:
-    broker = make_broker_env(
-        tmp_path_factory.mktemp("mqreq"), device_accounts_from_homes([DEMO_HOME])
-    )
-    yield broker
-    broker.close()
-
-
-@pytest.fixture(scope="module")
-def sim(env: BrokerEnv) -> Iterator[Simulator]:
-    simulator = Simulator(DEMO_HOME, env.mqtt_config, tick_interval=None)
-    simulator.start()
-    yield simulator
-    simulator.stop()
 
 
 def start_worker(

@@ -4,12 +4,11 @@ a hub on a real TLS mosquitto with the simulated demo home."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-from conftest import BrokerEnv, make_broker_env
+from conftest import BrokerEnv
+from demohome import DEMO_HOME, wait_for
 from wyoming.asr import Transcript
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
@@ -20,37 +19,7 @@ from wyoming.ping import Ping, Pong
 from hubagent.app import Hub
 from hubagent.config import Config, HttpConfig, LlmConfig, StoreConfig, WyomingConfig
 from hubagent.interfaces.server import Interfaces
-from hubagent.security.acl import device_accounts_from_homes
 from hubagent.sim.simulator import Simulator
-
-DEMO_HOME = Path(__file__).resolve().parents[1] / "devices" / "demo-home.yaml"
-
-
-def wait_for(check: Callable[[], object], timeout: float = 10.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {check}")
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerEnv]:
-    broker = make_broker_env(
-        tmp_path_factory.mktemp("wyoming"), device_accounts_from_homes([DEMO_HOME])
-    )
-    yield broker
-    broker.close()
-
-
-@pytest.fixture(scope="module")
-def sim(env: BrokerEnv) -> Iterator[Simulator]:
-    simulator = Simulator(DEMO_HOME, env.mqtt_config, tick_interval=None)
-    simulator.start()
-    yield simulator
-    simulator.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -140,6 +141,31 @@ def _build_env() -> ImmutableSandboxedEnvironment:
     return env
 
 
+# `{{ value_json.a.b }}` / `{{ value_json['a'] }}`: most firmwares' templates. Rendering them
+# without Jinja is about 20x cheaper on the ingest path; the result is the same string.
+_SIMPLE = re.compile(
+    r"^\{\{\s*value_json((?:\.[A-Za-z_]\w*|\[\s*'[^'\\]*'\s*\]|\[\s*\"[^\"\\]*\"\s*\])*)\s*\}\}$"
+)
+_PART = re.compile(r"\.([A-Za-z_]\w*)|\[\s*'([^'\\]*)'\s*\]|\[\s*\"([^\"\\]*)\"\s*\]")
+
+
+def _simple_path(source: str) -> tuple[str, ...] | None:
+    match = _SIMPLE.match(source.strip()) if "value_json" in source else None
+    if match is None:
+        return None
+    return tuple(a or b or c for a, b, c in _PART.findall(match[1]))
+
+
+def _walk(value: Any, path: tuple[str, ...]) -> Any:
+    """The value at `path`, or a private marker when a key is missing (Jinja's Undefined)."""
+    for key in path:
+        # A key that is also a dict method (`items`) means the method to Jinja: let it decide.
+        if not isinstance(value, dict) or key not in value or hasattr(dict, key):
+            return _NOT_JSON
+        value = value[key]
+    return value
+
+
 class TemplateRenderer:
     """Compiles templates once (LRU cache) and renders them with HA's variables."""
 
@@ -201,6 +227,12 @@ class TemplateRenderer:
         parsed JSON when it is JSON (left undefined otherwise, as in HA)."""
         variables: dict[str, Any] = {"value": payload}
         value_json = parse_json(payload)
+        path = _simple_path(source)
+        if path is not None and value_json is not _NOT_JSON:
+            found = _walk(value_json, path)
+            # Scalars render as Jinja would (str()); anything else takes the full path.
+            if found is not _NOT_JSON and not isinstance(found, dict | list):
+                return str(found).strip()
         if value_json is not _NOT_JSON:
             variables["value_json"] = value_json
         if extra:

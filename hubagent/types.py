@@ -41,6 +41,8 @@ DOMAIN_VERBS: dict[str, tuple[str, ...]] = {
         "mute",
     ),
     "vacuum": ("start", "pause", "stop", "return_to_base"),
+    "lawn_mower": ("start_mowing", "pause", "dock"),
+    "script": ("turn_on", "turn_off"),
     "scene": ("activate",),
     "button": ("press",),
     "select": ("select_option",),

@@ -457,3 +457,26 @@ def test_intent_without_action() -> None:
     assert intent_to_action(switch, "HassLightSet", {"brightness": 50}) is None
     assert intent_to_action(switch, "HassNoSuchIntent", {}) is None
     assert intent_to_action(switch, "HassSetPosition", {}) is None
+
+
+def test_lawn_mower_publishes_the_verb_to_its_own_topic() -> None:
+    from hubagent.act.executor import build_messages as build
+    from hubagent.act.intent_map import intent_to_action
+    from hubagent.types import Action, Entity
+
+    mower = Entity(
+        "lawn_mower.garden",
+        "Garden mower",
+        mqtt={
+            "start_mowing_command_topic": "mower/start",
+            "dock_command_topic": "mower/action",
+            "dock_command_template": '{"cmd": "{{ value }}"}',
+        },
+    )
+    assert intent_to_action(mower, "HassLawnMowerStartMowing", {}) == Action(
+        "lawn_mower.garden", "start_mowing"
+    )
+    start = build(mower, Action("lawn_mower.garden", "start_mowing"))
+    assert [(m.topic, m.payload) for m in start] == [("mower/start", "start_mowing")]
+    dock = build(mower, Action("lawn_mower.garden", "dock"))
+    assert [(m.topic, m.payload) for m in dock] == [("mower/action", '{"cmd": "dock"}')]

@@ -294,6 +294,13 @@ def _simple(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
     ctx.publish("command_topic", ctx.render("command_template", payload))
 
 
+def _lawn_mower(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
+    """HA's MQTT lawn mower: `<verb>_command_topic`, the verb name through its template."""
+    if verb not in ("start_mowing", "pause", "dock"):
+        raise ctx.fail(f"a lawn mower cannot {verb}")
+    ctx.publish(f"{verb}_command_topic", ctx.render(f"{verb}_command_template", verb))
+
+
 def _value(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
     """select, number, text: the value through command_template."""
     if ctx.component == "select" and verb == "select_option":
@@ -364,6 +371,7 @@ _BUILDERS: dict[str, Callable[[_Ctx, str, dict[str, Any]], None]] = {
     "lock": _simple,
     "button": _simple,
     "vacuum": _simple,
+    "lawn_mower": _lawn_mower,
     "alarm_control_panel": _simple,
     "select": _value,
     "number": _value,

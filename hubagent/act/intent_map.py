@@ -34,6 +34,8 @@ _DIRECT: dict[str, tuple[str, str | None, str | None]] = {
     "HassMediaPrevious": ("previous", None, None),
     "HassVacuumStart": ("start", None, None),
     "HassVacuumReturnToBase": ("return_to_base", None, None),
+    "HassLawnMowerStartMowing": ("start_mowing", None, None),
+    "HassLawnMowerDock": ("dock", None, None),
     "HassHumidifierSetpoint": ("set_humidity", "humidity", "humidity"),
     "HassHumidifierMode": ("set_mode", "mode", "mode"),
     "HassGetState": ("get_state", None, None),

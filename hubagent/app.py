@@ -94,7 +94,7 @@ class Hub:
         self.matcher = LocalMatcher(self.registry, cfg.language)
         self.runtime = runtime if runtime is not None else open_llm(cfg, use_llm)
         self.understander = LlmUnderstander(self.registry, self.runtime, cfg.language)
-        self.cascade = Cascade(self.matcher, self.understander)
+        self.cascade = Cascade(self.matcher, self.understander, self._student(cfg))
         self.ha = self._ha_bridge(cfg)
         self.agent = Agent(
             self.registry,
@@ -110,6 +110,18 @@ class Hub:
         )
         self.started_at: float | None = None
         self._stopping = False
+
+    def _student(self, cfg: Config) -> Any:
+        if not cfg.llm.student:
+            return None
+        from hubagent.compress.student import Student, StudentPath
+
+        try:
+            student = Student.load(expand(cfg.llm.student))
+        except ValueError as exc:
+            log.warning("student not loaded, continuing without it: %s", exc)
+            return None
+        return StudentPath(student, self.registry, cfg.llm.student_threshold)
 
     def _ha_bridge(self, cfg: Config) -> Any:
         if not cfg.homeassistant.url:

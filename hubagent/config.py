@@ -60,6 +60,9 @@ class LlmConfig:
     openai_url: str = "http://127.0.0.1:8080/v1"
     openai_model: str = "default"
     openai_key: str | None = field(default=None, repr=False)  # env HUBAGENT_OPENAI_KEY
+    # A distilled student (`hubagent distill`): answers confident requests before the LLM.
+    student: str | None = None
+    student_threshold: float = 0.9
 
 
 @dataclass(frozen=True)

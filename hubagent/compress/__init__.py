@@ -1,0 +1,1 @@
+"""Edge compression: a distilled per-home student classifier and its quantization."""

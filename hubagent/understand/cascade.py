@@ -1,4 +1,5 @@
-"""The cascade: the local hassil matcher first, then the registry-checked LLM understander.
+"""The cascade: the local hassil matcher, the distilled student when it is confident, then the
+registry-checked LLM understander.
 
 The matcher answers the sentences Home Assistant's intent templates cover in a few ms. What
 it misses (several commands in one sentence, free wording, relative changes) goes to the
@@ -10,8 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from hubagent.types import Step, Understanding
+
+if TYPE_CHECKING:
+    from hubagent.compress.student import StudentPath
 from hubagent.understand.llm import LlmUnderstander
 from hubagent.understand.matcher import LocalMatcher
 from hubagent.understand.split import split_steps
@@ -22,14 +27,22 @@ log = logging.getLogger(__name__)
 class Cascade:
     """Turns text into an Understanding by the cheapest path that understands it."""
 
-    def __init__(self, matcher: LocalMatcher | None, understander: LlmUnderstander | None) -> None:
+    def __init__(
+        self,
+        matcher: LocalMatcher | None,
+        understander: LlmUnderstander | None,
+        student: StudentPath | None = None,
+    ) -> None:
         self.matcher = matcher
         self.understander = understander
+        self.student = student
 
     def understand(self, text: str, area: str | None = None) -> Understanding:
         """Steps with Actions or a precise error, or an answer for a question."""
         t0 = time.perf_counter()
         result = self._local(text, area)
+        if result is None and self.student is not None:
+            result = self.student.understand(text, area)
         if result is None and self.understander is not None:
             result = self.understander.understand(text, area)
         if result is None:

@@ -12,7 +12,8 @@ import pytest
 
 from hubagent.store import db
 from hubagent.store.crypto import StoreKeyError, generate_key
-from hubagent.store.db import MIGRATIONS, SCHEMA_VERSION, AuditEntry, Store, StoreError, migrate
+from hubagent.store.db import AuditEntry, Store
+from hubagent.store.schema import MIGRATIONS, SCHEMA_VERSION, StoreError, migrate
 
 SECRET_TEXT = "unlock the garden gate for the plumber at noon"
 SECRET_CONTEXT = "the plumber named Zebulon"

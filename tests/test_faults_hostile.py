@@ -235,3 +235,27 @@ def test_unparseable_state_payloads_are_counted(setup: tuple[BrokerEnv, Simulato
     finally:
         device.stop()
     assert hub.discovery.counters["bad_state"] - before == 3
+
+
+def test_a_null_value_is_not_counted_as_malformed() -> None:
+    """`"preset_mode": null` means "no preset" (as zigbee2mqtt fans send it), not garbage."""
+    from hubagent.home.registry import Registry
+    from hubagent.mqtt.state import DiscoveryManager
+
+    manager = DiscoveryManager(Registry())
+    config = {
+        "name": "Fan",
+        "command_topic": "home/fan/set",
+        "state_topic": "home/fan/state",
+        "preset_mode_state_topic": "home/fan/state",
+        "preset_mode_command_topic": "home/fan/preset/set",
+        "preset_mode_value_template": "{{ value_json.preset_mode }}",
+        "value_template": "{{ value_json.state }}",
+        "preset_modes": ["eco"],
+        "unique_id": "fan1",
+    }
+    manager.handle_message("homeassistant/fan/fan/fan/config", json.dumps(config).encode())
+    manager.handle_message("home/fan/state", b'{"state": "ON", "preset_mode": null}')
+    assert manager.counters["bad_state"] == 0
+    manager.handle_message("home/fan/state", b"\xff garbage")
+    assert manager.counters["bad_state"] >= 1

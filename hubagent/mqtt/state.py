@@ -25,11 +25,11 @@ from hubagent.mqtt.discovery import (
     valid_subscribe_topic,
 )
 from hubagent.mqtt.state_parse import (
-    EMPTY_VALUES,
     STATE_TOPIC_KEYS,
     Availability,
     availability_from_config,
     extract_state,
+    renders_empty,
 )
 from hubagent.mqtt.templates import TemplateError, renderer
 from hubagent.types import Entity, MqttMessage
@@ -367,7 +367,7 @@ class DiscoveryManager:
                 continue
             if values:
                 self.registry.update_state(tracked.entity_id, values)
-            elif text.strip() not in EMPTY_VALUES:
+            elif not renders_empty(tracked.config, role, text):
                 self.counters["bad_state"] += 1
                 self._warn_once(
                     f"unparsed:{key}:{role}",

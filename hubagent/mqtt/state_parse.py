@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubagent.mqtt import capabilities as cap
-from hubagent.mqtt.templates import is_json, parse_json, renderer
+from hubagent.mqtt.templates import TemplateError, is_json, parse_json, renderer
 
 # topic key -> (template key, state key) for the simple numeric/text topics.
 TOPIC_FIELDS: dict[str, tuple[str, str]] = {
@@ -198,6 +198,20 @@ def _main_state(component: str, config: dict[str, Any], payload: str) -> dict[st
         return {"installed_version": value}
     number = _number(value) if component in ("sensor", "number") else None
     return {"state": number if number is not None else value}
+
+
+def renders_empty(config: dict[str, Any], topic_key: str, payload: str) -> bool:
+    """Whether the message carries "no value" for this role (an empty payload, or a template
+    that renders None/unknown, e.g. `"preset_mode": null`): skipped, not malformed."""
+    if topic_key == "state_topic":
+        template_key: str | None = "value_template"
+    else:
+        template_key = TOPIC_FIELDS.get(topic_key, (None, None))[0]
+    try:
+        value = _render(config, template_key, payload) if template_key else payload.strip()
+    except TemplateError:
+        return False
+    return value in EMPTY_VALUES
 
 
 def extract_state(

@@ -235,9 +235,10 @@ class Hub:
 
 
 def wait_for_signal(stop: threading.Event | None = None) -> None:
-    """Block until SIGINT/SIGTERM (or `stop` is set)."""
+    """Block until SIGINT/SIGTERM/SIGHUP (or `stop` is set)."""
     stop = stop or threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed terminal or tmux session must still shut down cleanly.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.is_set():
         stop.wait(0.5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -68,8 +69,16 @@ def _repl(hub: Hub) -> None:
             print(f"hub> {reply.text}  [{path}]")
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(home: Path, workdir: Path, use_llm: bool = True) -> int:
     """Bring up broker + simulator + hub, talk to it, and shut everything down on Ctrl-C."""
+    # A closed terminal (SIGHUP) or `kill` (SIGTERM) stops the demo like Ctrl-C, so the
+    # broker it started never outlives it.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     if find_mosquitto() is None:
         raise MosquittoNotInstalled()
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
@@ -100,7 +109,8 @@ def run_demo(home: Path, workdir: Path, use_llm: bool = True) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        print("\nstopping ...")
+        with contextlib.suppress(OSError):  # the terminal may be gone already
+            print("\nstopping ...")
         if interfaces is not None:
             with contextlib.suppress(Exception):
                 interfaces.stop()

@@ -49,7 +49,9 @@ def ask(text: str, cfg: Config, *, home: str | None, area: str | None, as_json: 
         path = reply.understanding.path if reply.understanding else "none"
         latency = reply.understanding.latency_ms if reply.understanding else 0.0
         print(f"  [{path} path, {latency:.1f} ms, dry run: nothing was sent]")
-    understood = reply.actions or reply.needs_confirmation or (
-        reply.understanding is not None and reply.understanding.answer
+    understood = (
+        reply.actions
+        or reply.needs_confirmation
+        or (reply.understanding is not None and reply.understanding.answer)
     )
     return 0 if understood else 1

@@ -190,11 +190,11 @@ class Hub:
             restored = self._restored[entity.entity_id]
             self.registry.update_state(entity.entity_id, dict(restored.get("state") or {}))
             return
-        if kind == "state":
+        if kind == "state":  # the store copies or encodes what it keeps
             self.store.save_state(
-                entity.entity_id, dict(entity.state), entity.available, entity.last_changed
+                entity.entity_id, entity.state, entity.available, entity.last_changed
             )
-            self.store.add_history(entity.entity_id, dict(entity.state), entity.last_changed)
+            self.store.add_history(entity.entity_id, entity.state, entity.last_changed)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, wait: float = 0.0) -> bool:

@@ -53,6 +53,13 @@ class AuditEntry:
     id: int | None = None
 
 
+def _encoded(
+    rows: Iterable[tuple[str, dict[str, Any], int, float]],
+) -> list[tuple[str, str, int, float]]:
+    """State rows as the `states` table stores them (state as JSON text)."""
+    return [(e, _dumps(s), a, t) for e, s, a, t in rows]
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
 
@@ -77,7 +84,9 @@ class Store:
         self.in_memory = False  # True when the file could not be opened at all
         self._lock = threading.RLock()  # the connection
         self._buf_lock = threading.Lock()  # the write-behind buffers (ingest never waits on I/O)
-        self._states_buf: dict[str, tuple[str, str, int, float]] = {}
+        # Newest state per entity, encoded only when written: at ingest rates most buffered
+        # states are replaced before a flush, so encoding each one would be wasted work.
+        self._states_buf: dict[str, tuple[str, dict[str, Any], int, float]] = {}
         self._history_buf: list[tuple[str, str, float]] = []
         self._audit_mem: deque[AuditEntry] = deque(maxlen=AUDIT_MEMORY_CAP)
         self._context: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -250,18 +259,19 @@ class Store:
     ) -> None:
         """Buffer the entity's last known state; written within `flush_interval_s`."""
         when = time.time() if last_changed is None else last_changed
-        row = (entity_id, _dumps(state), int(available), when)
+        row = (entity_id, dict(state), int(available), when)
         with self._buf_lock:
             self._states_buf[entity_id] = row
         self._ensure_flusher()
 
     def save_states_many(self, rows: Iterable[tuple[str, dict[str, Any], bool, float]]) -> bool:
         """Write many states now in one transaction; False (degraded) when it fails."""
-        data = [(e, _dumps(s), int(a), t) for e, s, a, t in rows]
+        rows = [(e, dict(s), int(a), t) for e, s, a, t in rows]
+        data = _encoded(rows)
         ok, _ = self.transact("save_states", lambda c: c.executemany(_UPSERT_STATE, data))
         if not ok:
             with self._buf_lock:
-                for row in data:
+                for row in rows:
                     self._states_buf.setdefault(row[0], row)
         return ok
 
@@ -285,7 +295,7 @@ class Store:
             return True
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(_UPSERT_STATE, list(states.values()))
+            conn.executemany(_UPSERT_STATE, _encoded(states.values()))
             conn.executemany("INSERT INTO history(entity_id, state, ts) VALUES (?,?,?)", history)
 
         ok, _ = self.transact("flush", write)
@@ -299,7 +309,7 @@ class Store:
         """entity_id -> {"state": {...}, "available": bool, "last_changed": float}."""
         rows = self.query("SELECT entity_id, state, available, last_changed FROM states")
         with self._buf_lock:
-            rows += list(self._states_buf.values())
+            rows += _encoded(self._states_buf.values())
         out: dict[str, dict[str, Any]] = {}
         for entity_id, state, available, last_changed in rows:
             try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubagent.act.executor import ExecutionError, build_messages
-from hubagent.act.policy import Decision, Policy, is_yes
+from hubagent.act.policy import Decision, Policy
 from hubagent.act.responses import Outcome, reply_text
 from hubagent.home.registry import Registry
 from hubagent.store.db import Store
@@ -103,7 +103,7 @@ class Agent:
             confirmed = self.policy.confirm_verbose(requester, text)
             if confirmed.actions is not None:
                 return self._run(text, confirmed.actions, requester, channel, None, confirmed=True)
-            if confirmed.reason and (is_yes(text) or confirmed.reason == "cancelled"):
+            if confirmed.reason:  # "no", or a "yes" too late: say so; else a new request
                 return Reply(confirmed.reason)
         try:
             understanding = self.cascade.understand(text, area)

@@ -87,6 +87,14 @@ def test_unlock_needs_confirmation_from_the_same_requester(hub: Hub, sim: Simula
     assert audit[0].decision == "confirmed" and audit[0].requester == "alice"
 
 
+def test_no_cancels_a_pending_confirmation(hub: Hub) -> None:
+    reply = hub.agent.handle("unlock the front door", requester="carol")
+    assert reply.needs_confirmation
+    reply = hub.agent.handle("no", requester="carol")
+    assert reply.text == "Okay, cancelled." and not reply.actions
+    assert hub.agent.handle("yes", requester="carol").actions == []
+
+
 def test_commands_wait_in_the_outbox_while_the_broker_is_down(
     hub: Hub, env: BrokerEnv, sim: Simulator
 ) -> None:

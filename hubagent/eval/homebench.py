@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hubagent.home.registry import Registry
-from hubagent.types import Action, Area, Entity, Understanding
+from hubagent.types import VERB_CAPABILITY, Action, Area, Entity, Understanding
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,6 @@ def import_home(data: dict[str, Any]) -> HomebenchHome:
 
 def to_token(home: HomebenchHome, action: Action) -> str:
     """One Action as `room.device.method(args)`; `error_input` when HomeBench cannot say it."""
-    from hubagent.understand.llm import VERB_ATTRIBUTE
 
     table = home.methods.get(action.entity, {})
     prefix = home.prefix.get(action.entity)
@@ -151,8 +150,8 @@ def to_token(home: HomebenchHome, action: Action) -> str:
         return "error_input"
     if action.action == "set":
         attr, value = action.args.get("attribute"), action.args.get("value")
-    elif action.action in VERB_ATTRIBUTE:
-        attr = VERB_ATTRIBUTE[action.action]
+    elif action.action in VERB_CAPABILITY:
+        attr = VERB_CAPABILITY[action.action]
         value = next(iter(action.args.values()), None)
     else:
         method = table.get((action.action, None))

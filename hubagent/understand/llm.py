@@ -21,8 +21,7 @@ from hubagent.understand.split import split_steps
 
 log = logging.getLogger(__name__)
 
-VERB_ATTRIBUTE = VERB_CAPABILITY  # verb -> the attribute it sets
-ATTRIBUTE_VERB = {a: v for v, a in VERB_ATTRIBUTE.items()}
+ATTRIBUTE_VERB = {a: v for v, a in VERB_CAPABILITY.items()}
 _ARG_NAME = {"set_color": "color", "select_option": "option", "set_value": "value"}
 _QUESTION_WORDS = ("what", "whats", "how", "is", "are", "which", "does", "do")
 
@@ -197,7 +196,7 @@ class LlmUnderstander:
     def _act(self, command: str, entity: Entity, verb: str, known: set[str]) -> Step:
         named = [a for a in cues.mentioned_attributes(command, known) if a in entity.attributes]
         cue = cues.read_value(command)
-        attr = VERB_ATTRIBUTE.get(verb)
+        attr = VERB_CAPABILITY.get(verb)
         if named and (attr not in named) and (verb == "set" or attr or _has_value(cue)):
             attr = named[0]  # the command names the attribute: trust the text
         elif verb == "set" and not attr:

@@ -40,7 +40,7 @@ DOMAIN_VERBS: dict[str, tuple[str, ...]] = {
         "set_volume",
         "mute",
     ),
-    "vacuum": ("start", "pause", "stop", "return_to_base"),
+    "vacuum": ("start", "pause", "stop", "return_to_base", "clean_area"),
     "lawn_mower": ("start_mowing", "pause", "dock"),
     "script": ("turn_on", "turn_off"),
     "scene": ("activate",),
@@ -126,6 +126,7 @@ VERB_CAPABILITY: dict[str, str] = {
     "set_volume": "volume",
     "select_option": "option",
     "set_value": "value",
+    "clean_area": "cleaning_area",  # a vacuum that cleans one room (HA's CLEAN_AREA)
 }
 
 

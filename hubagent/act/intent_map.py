@@ -94,6 +94,8 @@ def intent_to_action(entity: Entity, intent: str, slots: dict) -> Action | None:
             if value is not None:
                 verb, args = name, {arg: value}
                 break
+    elif intent == "HassVacuumCleanArea":
+        verb, args = "clean_area", {"area": slot_value(slots, "area")}
     elif intent in ("HassMediaPlayerMute", "HassMediaPlayerUnmute"):
         verb, args = "mute", {"mute": intent == "HassMediaPlayerMute"}
     elif intent in _DIRECT:

@@ -118,6 +118,11 @@ class Policy:
         if action.action not in entity.verbs:
             verb = action.action.replace("_", " ")
             return _refuse(action, "unknown_attribute", f"The {name} can't {verb}.")
+        if action.action == "clean_area":
+            unknown = [a for a in _areas_of(action) if self.registry.area(a) is None]
+            if unknown or not _areas_of(action):
+                what = ", ".join(unknown) or "no room"
+                return _refuse(action, "out_of_range", f"The {name} can't clean {what}.")
         decision = _check_values(entity, action)
         if decision.status != ALLOWED or action.action == "get_state":
             return decision
@@ -350,6 +355,13 @@ def _check_values(entity: Entity, action: Action) -> Decision:
         reason = f"The {name} {label} goes from {_fmt(low)} to {_fmt(high)}{unit}, so I set it to {_fmt(out)}{unit}."
         return Decision(ALLOWED, _with_arg(action, key, out), None, reason, True)
     return Decision(ALLOWED, _with_arg(action, key, out))
+
+
+def _areas_of(action: Action) -> list[str]:
+    """The area ids a clean_area action names (one id or a list)."""
+    value = action.args.get("area")
+    items = value if isinstance(value, list | tuple) else [value] if value else []
+    return [str(a) for a in items]
 
 
 def _with_arg(action: Action, key: str, value: Any) -> Action:

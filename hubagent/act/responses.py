@@ -54,6 +54,10 @@ _UNITS = {"set_brightness": "%", "set_position": "%", "set_percentage": "%", "se
 
 def _phrase_en(action: Action, name: str) -> str:
     """ "set the temperature of Bedroom thermostat to 22"."""
+    if action.action == "clean_area":
+        area = action.args.get("area")
+        rooms = area if isinstance(area, list | tuple) else [area]
+        return f"sent {name} to clean the {_join([str(r).replace('_', ' ') for r in rooms], 'en')}"
     phrase = f"{_VERB_EN.get(action.action, action.action.replace('_', ' '))} {name}"
     if action.action.startswith("set") and action.args:
         value = next(iter(action.args.values()))

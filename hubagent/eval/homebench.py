@@ -47,6 +47,7 @@ ATTRIBUTE_RENAME = {
     "cover": {"degree": "position"},
     "climate": {"mode": "hvac_mode", "fan_speed": "fan_mode", "swing": "swing_mode"},
     "fan": {"mode": "preset_mode"},
+    "vacuum": {"area": "cleaning_area"},
 }
 NO_ARG_VERBS = {"pack": "press"}  # upstream no-argument methods the hub names differently
 ROOM_NAMES = {"ding_room": "dining room"}  # upstream spelling -> what people say
@@ -159,6 +160,8 @@ def to_token(home: HomebenchHome, action: Action) -> str:
     method = table.get(("set", attr))
     if method is None:
         return "error_input"
+    if attr == "cleaning_area":
+        value = str(value).replace("_", "")  # upstream writes rooms as "storeroom"
     return f"{prefix}.{method}({_fmt(value)})"
 
 

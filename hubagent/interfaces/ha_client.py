@@ -132,6 +132,10 @@ def action_to_service(action: Action) -> tuple[str, str, dict[str, Any]]:
         muted = action.args.get("mute", action.args.get("value", True))
         data["is_volume_muted"] = bool(muted)
         return domain, "volume_mute", data
+    if verb == "clean_area":  # HA 2026.3+: areas are HA's own, mapped to segments in HA
+        area = action.args.get("area")
+        data["cleaning_area_id"] = [str(a) for a in (area if isinstance(area, list) else [area])]
+        return domain, "clean_area", data
     if verb in _SETTERS:
         service, arg, key = _SETTERS[verb]
         numeric = verb in ("set_percentage", "set_humidity", "set_temperature")
@@ -180,6 +184,7 @@ _COLOR_MODES = ("hs", "rgb", "rgbw", "rgbww", "xy")
 _COVER_SET_POSITION = 4
 _FAN_SET_SPEED, _FAN_OSCILLATE = 1, 2
 _MEDIA_VOLUME_SET, _MEDIA_VOLUME_MUTE = 4, 8
+_VACUUM_CLEAN_AREA = 16384
 
 
 def _options(attrs: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -236,6 +241,8 @@ def _capabilities(domain: str, attrs: dict[str, Any]) -> dict[str, dict[str, Any
         caps["humidity"] = {"min": low, "max": high, "step": 1, "unit": "%"}
         if modes := _options(attrs, "available_modes"):
             caps["mode"] = modes
+    elif domain == "vacuum" and features & _VACUUM_CLEAN_AREA:
+        caps["cleaning_area"] = {}
     elif domain == "media_player" and features & _MEDIA_VOLUME_SET:
         caps["volume"] = {"min": 0, "max": 100, "unit": "%"}
     elif domain in ("select", "input_select") and (options := _options(attrs, "options")):

@@ -178,8 +178,9 @@ def device_words(entity: Entity, registry: Registry) -> list[str]:
         names.append(own[-1]) if len(own) > 1 and entity.domain == "light" else None
     names += list(entity.aliases)
     for base, syns in DEVICE_SYNONYMS.items():
-        if " ".join(own) == " ".join(words(base)):
-            names += syns
+        # "Robot vacuum" is also "the vacuum": a name in a synonym group gets the group.
+        if " ".join(own) in {" ".join(words(n)) for n in (base, *syns)}:
+            names += [base, *syns]
     return [n for n in names if n]
 
 
@@ -193,10 +194,15 @@ def without_attribute_phrases(text: str) -> str:
     return low
 
 
+def names_device(entity: Entity, registry: Registry, text: str) -> bool:
+    """Does the command use one of this entity's device words (wherever it is)?"""
+    tw = words(without_attribute_phrases(text))
+    return any(contains(tw, n) for n in device_words(entity, registry))
+
+
 def grounded(entity: Entity, registry: Registry, text: str) -> bool:
     """Does the command name this entity's device (and, if it names an area, its area)?"""
-    tw = words(without_attribute_phrases(text))
-    if not any(contains(tw, n) for n in device_words(entity, registry)):
+    if not names_device(entity, registry, text):
         return False
     areas = mentioned_areas(registry, text)
     return not areas or entity.area in areas
@@ -211,8 +217,9 @@ def name_match_length(entity: Entity, registry: Registry, text: str) -> int:
     )
 
 
-def mentioned_attributes(text: str, known: set[str]) -> list[str]:
-    """Attribute keys (among `known` plus the standard ones) named by the text."""
+def mentioned_attributes(text: str, known: set[str], entity: Entity | None = None) -> list[str]:
+    """Attribute keys (among `known` plus the standard ones) named by the text; with
+    `entity`, read as said of that entity ("fan speed" of a fan is its speed)."""
     tw = words(text)
     hits = []
     table = dict(ATTRIBUTE_WORDS)
@@ -222,10 +229,20 @@ def mentioned_attributes(text: str, known: set[str]) -> list[str]:
         phrases = {key.replace("_", " "), *syns}
         if any(contains(tw, p) for p in phrases):
             hits.append(key)
-    # "fan speed" names fan_speed, not the bare "speed" attribute of a fan.
     if "fan_speed" in hits or "fan_mode" in hits:
+        if (
+            entity is not None
+            and entity.domain == "fan"
+            and not _FAN_PHRASE_KEYS & set(entity.attributes)
+        ):
+            # The fan's own speed: "set the fan speed to auto" said of a fan.
+            return [h for h in hits if h not in _FAN_PHRASE_KEYS]
+        # Otherwise "fan speed" names fan_speed, not the bare "speed" attribute of a fan.
         hits = [h for h in hits if h not in ("speed", "percentage")]
     return hits
+
+
+_FAN_PHRASE_KEYS = frozenset({"fan_speed", "fan_mode"})
 
 
 def attribute_strength(text: str, key: str) -> int:
@@ -238,7 +255,7 @@ def attribute_strength(text: str, key: str) -> int:
 
 def attribute_missing(entity: Entity, text: str, known: set[str]) -> str | None:
     """The attribute word of `text` this entity lacks, or None when all are present."""
-    hits = mentioned_attributes(text, known)
+    hits = mentioned_attributes(text, known, entity)
     if not hits:
         return None
     tw = words(text)

@@ -14,6 +14,7 @@ from typing import Any
 from hubagent.home.registry import Registry
 from hubagent.types import VERB_CAPABILITY, Action, Entity, Step, Understanding
 from hubagent.understand import cues
+from hubagent.understand.cleaning import clean_area_step
 from hubagent.understand.prompt import build_prefix, build_prompt
 from hubagent.understand.runtime import Completion, Runtime
 from hubagent.understand.schema import parse_step, step_grammar, step_schema
@@ -119,23 +120,39 @@ class LlmUnderstander:
             return self._candidates(command, None)
         if named or not areas or self._names_a_device(command):
             return named
-        # "set the brightness to 10 in the dining room": no device word, but exactly one
-        # entity in the named area has the named attribute.
+        owners = self._attribute_owners(command, pool)
+        return owners if len(owners) == 1 else []
+
+    def _attribute_owners(self, command: str, pool: list[Entity]) -> list[Entity]:
+        """ "set the brightness to 10 in the dining room": no device word, so the entities
+        of `pool` that have the named attribute, the most strongly named one first."""
         known = {k for e in self.registry.all() for k in e.attributes}
-        attrs = set(cues.mentioned_attributes(command, known))
-        owners = [e for e in pool if attrs & set(e.attributes)]
+        owners = [
+            e for e in pool if set(cues.mentioned_attributes(command, known, e)) & set(e.attributes)
+        ]
         if len(owners) > 1:
             # "two degrees warmer": temperature (2 words) beats a cover's position (1 word).
             def strength(e: Entity) -> int:
-                return max(cues.attribute_strength(command, a) for a in attrs & set(e.attributes))
+                named = set(cues.mentioned_attributes(command, known, e)) & set(e.attributes)
+                return max(cues.attribute_strength(command, a) for a in named)
 
             best = max(strength(e) for e in owners)
             owners = [e for e in owners if strength(e) == best]
-        return owners if len(owners) == 1 else []
+        return owners
+
+    def _why_none(self, command: str, area: str | None) -> str:
+        """ "which one? ..." when several devices in the named room fit equally well."""
+        areas = cues.mentioned_areas(self.registry, command) or ([area] if area else [])
+        if areas and not self._names_a_device(command):
+            pool = [e for e in self.registry.all() if e.area in areas]
+            tied = self._attribute_owners(command, pool)
+            if len(tied) > 1:
+                return "which one? " + ", ".join(e.entity_id for e in tied[:5])
+        return "no such device here"
 
     def _names_a_device(self, command: str) -> bool:
         """Does the command use the device word of any entity in the home?"""
-        tw = cues.words(command)
+        tw = cues.words(cues.without_attribute_phrases(command))  # "fan speed" is no fan
         return cues.names_common_device(command) or any(
             cues.contains(tw, n)
             for e in self.registry.all()
@@ -143,9 +160,12 @@ class LlmUnderstander:
         )
 
     def _step(self, command: str, area: str | None) -> tuple[Step, str | None]:
+        cleaning = clean_area_step(self.registry, command, area)
+        if cleaning is not None:
+            return cleaning, None
         candidates = self._candidates(command, area)
         if not candidates:
-            return Step(command, error="unknown_device", detail="no such device here"), None
+            return Step(command, error="unknown_device", detail=self._why_none(command, area)), None
         places = {e.area for e in candidates if e.area}
         if len(places) > 1 and not cues.mentioned_areas(self.registry, command):
             # Same kind of device in several rooms and no room named: asking beats guessing.
@@ -194,7 +214,9 @@ class LlmUnderstander:
         return text
 
     def _act(self, command: str, entity: Entity, verb: str, known: set[str]) -> Step:
-        named = [a for a in cues.mentioned_attributes(command, known) if a in entity.attributes]
+        named = [
+            a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes
+        ]
         cue = cues.read_value(command)
         attr = VERB_CAPABILITY.get(verb)
         if named and (attr not in named) and (verb == "set" or attr or _has_value(cue)):
@@ -255,7 +277,7 @@ def _cue_verb(command: str, entity: Entity, known: set[str]) -> str | None:
     """The verb the wording makes certain for this entity, or None to ask the model."""
     if _is_question(command):
         return "get_state"
-    named = [a for a in cues.mentioned_attributes(command, known) if a in entity.attributes]
+    named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
     options = [o for spec in entity.attributes.values() for o in spec.get("options") or []]
     cue = cues.read_value(command)
     if named or _has_value(cue) or cues.option_in_text(command, options) is not None:
@@ -306,7 +328,7 @@ def _value(cue: cues.ValueCue, command: str, entity: Entity, attr: str) -> Any:
 
 
 def _answer(entity: Entity, command: str, known: set[str]) -> str:
-    named = [a for a in cues.mentioned_attributes(command, known) if a in entity.attributes]
+    named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
     if named:
         return f"{entity.name} {named[0].replace('_', ' ')} is {entity.state.get(named[0])}"
     return f"{entity.name} is {entity.state.get('state', 'unknown')}"

@@ -59,6 +59,8 @@ UNSUPPORTED_INTENTS = frozenset(
         "HassMediaSearchAndPlay",
     }
 )
+# What a refusal says when the devices exist but lack the feature.
+_CANNOT = {"HassVacuumCleanArea": "clean a single room"}
 _WARM_SENTENCE = {"en": "turn on the light", "zh-CN": "打开灯"}
 
 
@@ -179,28 +181,28 @@ class LocalMatcher:
             done.steps = [Step(text=text)]
             return done
 
-        actions = self._actions(targets.entities, found)
+        slots = dict(found.slots)
+        if found.name == "HassVacuumCleanArea" and targets.area is not None:
+            slots["area"] = targets.area.id
+        actions = self._actions(targets.entities, found.name, slots)
         if not actions:
             # The devices exist but none has the feature the sentence asks for.
             names = ", ".join(e.name for e in targets.entities[:3])
+            what = _CANNOT.get(found.name, f"do {found.name}")
             done.steps = [
-                Step(
-                    text=text,
-                    error="unknown_attribute",
-                    detail=f"{names} cannot do {found.name}",
-                )
+                Step(text=text, error="unknown_attribute", detail=f"{names} cannot {what}")
             ]
             return done
         done.steps = [Step(text=text, actions=actions)]
         return done
 
-    def _actions(self, entities: list[Entity], found: Recognition) -> list[Action]:
+    def _actions(self, entities: list[Entity], intent: str, slots: dict[str, Any]) -> list[Action]:
         actions = []
         for entity in entities:
             try:
-                action = intent_to_action(entity, found.name, found.slots)
+                action = intent_to_action(entity, intent, slots)
             except Exception as exc:  # one odd entity must not sink the rest
-                log.warning("no action for %s on %s: %s", found.name, entity.entity_id, exc)
+                log.warning("no action for %s on %s: %s", intent, entity.entity_id, exc)
                 continue
             if action is not None:
                 actions.append(action)

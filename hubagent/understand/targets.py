@@ -93,26 +93,29 @@ def find_area(registry: Registry, name: str | None) -> Area | None:
     return registry.area(name) or registry.find_area(name)
 
 
-# registry -> (version, normalised name or alias -> entity ids), rebuilt when it changes.
-_NAME_INDEX: weakref.WeakKeyDictionary[Registry, tuple[int, dict[str, list[str]]]] = (
-    weakref.WeakKeyDictionary()
-)
+# registry -> (version, name or alias -> ids, object id -> ids), rebuilt when it changes.
+_Index = tuple[int, dict[str, list[str]], dict[str, list[str]]]
+_NAME_INDEX: weakref.WeakKeyDictionary[Registry, _Index] = weakref.WeakKeyDictionary()
 
 
 def _named(registry: Registry, name: str) -> list[Entity]:
-    """Entities whose name, alias or object id is `name` (normalised)."""
+    """Entities whose name or alias is `name` (normalised); failing that, whose object id is
+    ("open the garage" is the door aliased "garage", not also `light.garage`)."""
     cached = _NAME_INDEX.get(registry)
     if cached is None or cached[0] != registry.version:
-        index: dict[str, list[str]] = {}
+        names: dict[str, list[str]] = {}
+        object_ids: dict[str, list[str]] = {}
         version = registry.version
         for e in registry.all():
-            keys = {normalize_name(n) for n in (e.name, *e.aliases)}
-            keys.add(normalize_name(e.entity_id.split(".", 1)[-1]))
-            for key in keys:
-                index.setdefault(key, []).append(e.entity_id)
-        cached = (version, index)
+            for key in {normalize_name(n) for n in (e.name, *e.aliases)}:
+                names.setdefault(key, []).append(e.entity_id)
+            object_id = normalize_name(e.entity_id.split(".", 1)[-1])
+            object_ids.setdefault(object_id, []).append(e.entity_id)
+        cached = (version, names, object_ids)
         _NAME_INDEX[registry] = cached
-    found = (registry.get(i) for i in cached[1].get(normalize_name(name), ()))
+    key = normalize_name(name)
+    ids = cached[1].get(key) or cached[2].get(key, ())
+    found = (registry.get(i) for i in ids)
     return [e for e in found if e is not None]
 
 
@@ -164,6 +167,15 @@ def _resolve(
     request_area: str | None,
     area_required: bool,
 ) -> Targets:
+    if intent == "HassVacuumCleanArea" and slots.get("area"):
+        # The area is what to clean, not where the vacuum is: find the vacuum without it.
+        room = find_area(registry, str(slots["area"]))
+        if room is None:
+            return Targets(error="unknown_device", detail=f"no area named {slots['area']!r}")
+        rest = {k: v for k, v in slots.items() if k != "area"}
+        found = _resolve(registry, "HassVacuumStart", rest, request_area, False)
+        found.area = room
+        return found
     domains = values(slots.get("domain")) or set(INTENT_DOMAINS.get(intent, ()))
     classes = values(slots.get("device_class"))
     everything = registry.all()

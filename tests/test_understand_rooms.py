@@ -1,0 +1,140 @@
+"""Rooms as what to act on (vacuum cleaning), "fan speed" said of a fan, name precedence."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubagent.act.policy import ALLOWED, REFUSED, Policy
+from hubagent.config import PolicyConfig
+from hubagent.home.registry import Registry
+from hubagent.interfaces.ha_client import action_to_service, state_to_entity
+from hubagent.types import Action, Area, Entity
+from hubagent.understand.cascade import Cascade
+from hubagent.understand.llm import LlmUnderstander
+from hubagent.understand.matcher import LocalMatcher
+
+
+def _home(*, rooms_cleaning: bool) -> Registry:
+    vacuum_attrs = {"cleaning_area": {}} if rooms_cleaning else {}
+    registry = Registry()
+    registry.load(
+        [],
+        [
+            Area("kitchen", "Kitchen"),
+            Area("living_room", "Living room"),
+            Area("garage", "Garage"),
+            Area("study", "Study"),
+        ],
+        [
+            Entity(
+                "vacuum.robot", "Robot vacuum", area="living_room", attributes=vacuum_attrs
+            ),
+            Entity("cover.garage_door", "Garage door", area="garage", aliases=("garage",)),
+            Entity("light.garage", "Garage light", area="garage"),
+            Entity(
+                "fan.study",
+                "Fan",
+                area="study",
+                attributes={"speed": {"options": ["auto", "low", "medium", "high"]}},
+                state={"state": "on", "speed": "low"},
+            ),
+            Entity(
+                "climate.study_ac",
+                "Air conditioner",
+                area="kitchen",
+                attributes={"fan_mode": {"options": ["auto", "low", "high"]}},
+                state={"state": "cool", "fan_mode": "auto"},
+            ),
+            Entity(
+                "fan.kitchen_purifier",
+                "Air purifier",
+                area="kitchen",
+                attributes={"fan_speed": {"options": ["auto", "low", "high"]}},
+                state={"state": "on", "fan_speed": "auto"},
+            ),
+        ],
+    )
+    return registry
+
+
+def _cascade(registry: Registry) -> Cascade:
+    return Cascade(LocalMatcher(registry, "en"), LlmUnderstander(registry, None))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "vacuum the kitchen",  # HA's HassVacuumCleanArea sentence
+        "clean the kitchen with the robot vacuum",
+        "send the vacuum to clean the kitchen",
+        "start the robot vacuum in the kitchen",  # the robot lives in the living room
+    ],
+)
+def test_a_named_room_is_what_the_vacuum_cleans(text: str) -> None:
+    result = _cascade(_home(rooms_cleaning=True)).understand(text)
+    assert result.actions == [Action("vacuum.robot", "clean_area", {"area": "kitchen"})], text
+
+
+def test_a_vacuum_that_cannot_clean_one_room_says_so() -> None:
+    result = _cascade(_home(rooms_cleaning=False)).understand("vacuum the garage")
+    (step,) = result.steps
+    assert step.error == "unknown_attribute"
+    assert "cannot clean a single room" in (step.detail or "")
+    # Never the garage door instead (it is aliased "garage").
+    assert not result.actions
+
+
+def test_start_the_vacuum_finds_a_robot_vacuum_by_its_kind() -> None:
+    cascade = _cascade(_home(rooms_cleaning=False))
+    assert cascade.understand("start the vacuum").actions == [Action("vacuum.robot", "start")]
+    assert cascade.understand("start the vacuum in the living room").actions == [
+        Action("vacuum.robot", "start")
+    ]
+
+
+def test_policy_checks_the_room_to_clean() -> None:
+    registry = _home(rooms_cleaning=True)
+    policy = Policy(PolicyConfig(), registry)
+    ok = policy.check(Action("vacuum.robot", "clean_area", {"area": "kitchen"}), "t", "cli")
+    assert ok.status == ALLOWED
+    bad = policy.check(Action("vacuum.robot", "clean_area", {"area": "attic"}), "t", "cli")
+    assert bad.status == REFUSED and "attic" in bad.reason
+    plain = Policy(PolicyConfig(), _home(rooms_cleaning=False))
+    refused = plain.check(Action("vacuum.robot", "clean_area", {"area": "kitchen"}), "t", "cli")
+    assert refused.status == REFUSED and refused.error == "unknown_attribute"
+
+
+def test_home_assistant_clean_area_service() -> None:
+    entity = state_to_entity(
+        {"entity_id": "vacuum.rover", "state": "docked", "attributes": {"supported_features": 16384}}
+    )
+    assert "cleaning_area" in entity.attributes
+    older = state_to_entity(
+        {"entity_id": "vacuum.old", "state": "docked", "attributes": {"supported_features": 8}}
+    )
+    assert "cleaning_area" not in older.attributes
+    assert action_to_service(Action("vacuum.rover", "clean_area", {"area": "kitchen"})) == (
+        "vacuum",
+        "clean_area",
+        {"entity_id": "vacuum.rover", "cleaning_area_id": ["kitchen"]},
+    )
+
+
+def test_fan_speed_of_a_fan_is_its_speed() -> None:
+    u = LlmUnderstander(_home(rooms_cleaning=False), None)
+    assert u.understand("set the fan speed to high in the study").actions == [
+        Action("fan.study", "set", {"attribute": "speed", "value": "high"})
+    ]
+
+
+def test_two_devices_with_a_fan_speed_in_one_room_ask_which_one() -> None:
+    u = LlmUnderstander(_home(rooms_cleaning=False), None)
+    (step,) = u.understand("set the fan speed to low in the kitchen").steps
+    assert step.error == "unknown_device"
+    assert step.detail is not None and step.detail.startswith("which one?")
+    assert "climate.study_ac" in step.detail and "fan.kitchen_purifier" in step.detail
+
+
+def test_a_name_or_alias_beats_an_object_id() -> None:
+    result = _cascade(_home(rooms_cleaning=False)).understand("open the garage")
+    assert result.actions == [Action("cover.garage_door", "open")]  # not also light.garage

@@ -26,9 +26,7 @@ def _home(*, rooms_cleaning: bool) -> Registry:
             Area("study", "Study"),
         ],
         [
-            Entity(
-                "vacuum.robot", "Robot vacuum", area="living_room", attributes=vacuum_attrs
-            ),
+            Entity("vacuum.robot", "Robot vacuum", area="living_room", attributes=vacuum_attrs),
             Entity("cover.garage_door", "Garage door", area="garage", aliases=("garage",)),
             Entity("light.garage", "Garage light", area="garage"),
             Entity(
@@ -106,7 +104,11 @@ def test_policy_checks_the_room_to_clean() -> None:
 
 def test_home_assistant_clean_area_service() -> None:
     entity = state_to_entity(
-        {"entity_id": "vacuum.rover", "state": "docked", "attributes": {"supported_features": 16384}}
+        {
+            "entity_id": "vacuum.rover",
+            "state": "docked",
+            "attributes": {"supported_features": 16384},
+        }
     )
     assert "cleaning_area" in entity.attributes
     older = state_to_entity(
@@ -138,3 +140,98 @@ def test_two_devices_with_a_fan_speed_in_one_room_ask_which_one() -> None:
 def test_a_name_or_alias_beats_an_object_id() -> None:
     result = _cascade(_home(rooms_cleaning=False)).understand("open the garage")
     assert result.actions == [Action("cover.garage_door", "open")]  # not also light.garage
+
+
+def test_docking_words_send_the_vacuum_home() -> None:
+    u = LlmUnderstander(_home(rooms_cleaning=False), None)
+    for text in ("charge the vacuum", "dock the robot vacuum"):
+        assert u.understand(text).actions == [Action("vacuum.robot", "return_to_base")], text
+
+
+def _two_rooms() -> Registry:
+    registry = Registry()
+    registry.load(
+        [],
+        [
+            Area("guest", "Guest bedroom"),
+            Area("master", "Master bedroom"),
+            Area("store", "Store room"),
+        ],
+        [
+            Entity(
+                f"climate.{room}_ac",
+                "Air conditioner",
+                area=room,
+                attributes={
+                    "temperature": {"min": 16, "max": 30},
+                    "swing_mode": {"options": ["auto", "up", "down"]},
+                },
+                state={"state": "cool", "temperature": 24, "swing_mode": "up"},
+            )
+            for room in ("guest", "master")
+        ]
+        + [
+            Entity(
+                f"humidifier.{room}",
+                "Humidifier",
+                area=room,
+                attributes={"humidity": {"min": 0, "max": 100}, "mode": {"options": ["auto"]}},
+                state={"state": "off", "humidity": 40},
+            )
+            for room in ("guest", "store")
+        ],
+    )
+    return registry
+
+
+def test_a_step_without_a_room_shares_its_neighbours_room() -> None:
+    u = LlmUnderstander(_two_rooms(), None)
+    result = u.understand(
+        "Turn on the humidifier and increase the humidity by 2 in the guest bedroom"
+    )
+    assert result.actions == [
+        Action("humidifier.guest", "turn_on"),
+        Action("humidifier.guest", "set_humidity", {"humidity": 42}),
+    ]
+    result = u.understand(
+        "Set the air conditioner in the guest bedroom to swing automatically, "
+        "decrease the temperature by 3 degrees"
+    )
+    assert result.actions == [
+        Action("climate.guest_ac", "set_swing_mode", {"swing_mode": "auto"}),
+        Action("climate.guest_ac", "set_temperature", {"temperature": 21}),
+    ]
+
+
+def test_it_refers_to_the_device_of_the_step_before() -> None:
+    u = LlmUnderstander(_two_rooms(), None)
+    result = u.understand("turn off the humidifier in the store room and turn it on again")
+    assert result.actions == [
+        Action("humidifier.store", "turn_off"),
+        Action("humidifier.store", "turn_on"),
+    ]
+
+
+def test_a_room_name_written_as_one_word() -> None:
+    u = LlmUnderstander(_two_rooms(), None)
+    assert u.understand("set the humidifier in the storeroom to auto mode").actions == [
+        Action("humidifier.store", "set_mode", {"mode": "auto"})
+    ]
+
+
+def test_a_leading_place_belongs_to_the_next_command() -> None:
+    from hubagent.understand.split import split_steps
+
+    assert split_steps(
+        "lower the heating by 2 degrees; in the study room, set the AC to 23 degrees, turn it on"
+    ) == [
+        "lower the heating by 2 degrees",
+        "set the AC to 23 degrees in the study room",
+        "turn it on",
+    ]
+    # A list of places after one command is still that command in each place.
+    assert split_steps("turn on the light in the hall, in the kitchen, and in the bedroom") == [
+        "turn on the light in the hall",
+        "turn on the light in the kitchen",
+        "turn on the light in the bedroom",
+    ]

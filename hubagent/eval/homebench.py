@@ -49,7 +49,10 @@ ATTRIBUTE_RENAME = {
     "fan": {"mode": "preset_mode"},
     "vacuum": {"area": "cleaning_area"},
 }
-NO_ARG_VERBS = {"pack": "press"}  # upstream no-argument methods the hub names differently
+NO_ARG_VERBS = {
+    "pack": "press",
+    "charge": "return_to_base",
+}  # upstream no-argument methods the hub names differently
 ROOM_NAMES = {"ding_room": "dining room"}  # upstream spelling -> what people say
 CATEGORY_ORDER = (
     "normal",

@@ -114,6 +114,7 @@ def mentioned_areas(registry: Registry, text: str) -> list[str]:
     found = []
     for area in registry.areas:
         names = {area.name, area.id.replace("_", " "), *area.aliases}
+        names |= {n.replace(" ", "") for n in names}  # "storeroom" is the store room
         if any(contains(tw, n) for n in names):
             found.append(area.id)
     return found
@@ -325,9 +326,12 @@ def _direction(tw: list[str]) -> int:
     return 0
 
 
+_OPTION_WORDS = {"automatically": "auto", "automatic": "auto"}
+
+
 def option_in_text(text: str, options: list[Any]) -> Any | None:
     """The option the text names ("fan_only" matches "fan only"), longest first."""
-    tw = words(text)
+    tw = [_OPTION_WORDS.get(w, w) for w in words(text)]
     for option in sorted(options, key=lambda o: -len(str(o))):
         if contains(tw, str(option).replace("_", " ")):
             return option

@@ -78,16 +78,22 @@ class LlmUnderstander:
         calls_before = self.stats.calls
         steps: list[Step] = []
         answers: list[str] = []
-        for command in split_steps(text):
+        commands = split_steps(text)
+        rooms = [cues.mentioned_areas(self.registry, c) for c in commands]
+        previous: Entity | None = None
+        for i, command in enumerate(commands):
             self.stats.steps += 1
             try:
-                step, answer = self._step(command, area)
+                here = _shared_room(rooms, i) or area
+                step, answer = self._step(command, here, previous)
             except Exception as exc:  # noqa: BLE001 - one bad step never sinks the request
                 log.warning("LLM step failed for %r: %s", command, exc)
                 step, answer = Step(command, error="unknown_device", detail=str(exc)), None
             steps.append(step)
             if answer:
                 answers.append(answer)
+            acted = {a.entity for a in step.actions}
+            previous = self.registry.get(acted.pop()) if len(acted) == 1 else None
         return Understanding(
             text=text,
             steps=steps,
@@ -116,7 +122,12 @@ class LlmUnderstander:
             best = max(lengths.values())
             named = [e for e in named if lengths[e.entity_id] == best]
         if not named and not named_area and area:
-            # Nothing of that name in the speaker's room: the one elsewhere in the home.
+            # "decrease the temperature by 3 degrees" after a step in the guest bedroom: the
+            # one device of that room with the attribute; else the one elsewhere in the home.
+            if not self._names_a_device(command):
+                owners = self._attribute_owners(command, pool)
+                if len(owners) == 1:
+                    return owners
             return self._candidates(command, None)
         if named or not areas or self._names_a_device(command):
             return named
@@ -159,11 +170,15 @@ class LlmUnderstander:
             for n in cues.device_words(e, self.registry)
         )
 
-    def _step(self, command: str, area: str | None) -> tuple[Step, str | None]:
+    def _step(
+        self, command: str, area: str | None, previous: Entity | None = None
+    ) -> tuple[Step, str | None]:
         cleaning = clean_area_step(self.registry, command, area)
         if cleaning is not None:
             return cleaning, None
         candidates = self._candidates(command, area)
+        if not candidates and previous is not None and _refers_back(command):
+            candidates = [previous]  # "turn off the lamp and turn it on again"
         if not candidates:
             return Step(command, error="unknown_device", detail=self._why_none(command, area)), None
         places = {e.area for e in candidates if e.area}
@@ -270,6 +285,8 @@ _KEYWORD_VERBS = (
     ("switch off", "turn_off"), ("open", "open"), ("close", "close"), ("shut", "close"),
     ("pause", "pause"), ("play", "play"), ("stop", "stop"), ("start", "start"),
     ("lock", "lock"), ("unlock", "unlock"), ("pack", "press"), ("press", "press"),
+    ("charge", "return_to_base"), ("dock", "return_to_base"), ("dock", "dock"),
+    ("send home", "return_to_base"), ("mow", "start_mowing"),
 )  # fmt: skip
 
 
@@ -282,13 +299,29 @@ def _cue_verb(command: str, entity: Entity, known: set[str]) -> str | None:
     cue = cues.read_value(command)
     if named or _has_value(cue) or cues.option_in_text(command, options) is not None:
         return "set"
-    tw = cues.words(command)
+    tw = [w for w in cues.words(command) if w not in ("it", "them")]  # "turn it on"
     for phrase, verb in _KEYWORD_VERBS:
         if cues.contains(tw, phrase) and verb in entity.verbs:
             return verb
     if cue.relative and _primary_attribute(entity):
         return "set"  # "raise the blinds", "turn the heat up": one step
     return None
+
+
+def _shared_room(rooms: list[list[str]], i: int) -> str | None:
+    """The room a step that names none shares with its neighbours: the step before's, else
+    the step after's ("turn on the humidifier and raise it by 2% in the guest bedroom")."""
+    if rooms[i]:
+        return None
+    before = next((r for r in reversed(rooms[:i]) if r), None)
+    after = next((r for r in rooms[i + 1 :] if r), None)
+    shared = before or after
+    return shared[0] if shared and len(shared) == 1 else None
+
+
+def _refers_back(command: str) -> bool:
+    """A step that names no device but points back at the last one ("turn it on again")."""
+    return any(w in ("it", "its", "them", "again") for w in cues.words(command))
 
 
 def _primary_attribute(entity: Entity) -> str | None:

@@ -85,6 +85,7 @@ def split_steps(text: str) -> list[str]:
     if not text:
         return []
     parts = [p.strip(" .") for p in _SEPARATORS.split(text) if p and p.strip(" .")]
+    parts = _place_first(parts)
     steps: list[str] = []
     for part in parts:
         cleaned = _LEADING_FILLER.sub("", part)
@@ -112,6 +113,26 @@ def split_steps(text: str) -> list[str]:
                 continue
         steps.append(cleaned)
     return steps or [text]
+
+
+_PLACE_ONLY = re.compile(r"^(?:in|on|at)\s+(?:the\s+)?[a-z ]{2,40}$", re.IGNORECASE)
+
+
+def _place_first(parts: list[str]) -> list[str]:
+    """ "in the study room, set the AC to 23": a leading place belongs to the next command."""
+    out: list[str] = []
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        nxt = parts[i + 1] if i + 1 < len(parts) else ""
+        first = _LEADING_FILLER.sub("", nxt).split(" ", 1)[0].lower()
+        if _PLACE_ONLY.match(part) and first in COMMAND_VERBS:
+            out.append(f"{nxt} {part}")
+            i += 2
+            continue
+        out.append(part)
+        i += 1
+    return out
 
 
 def _is_question(text: str) -> bool:

@@ -235,3 +235,52 @@ def test_a_leading_place_belongs_to_the_next_command() -> None:
         "turn on the light in the kitchen",
         "turn on the light in the bedroom",
     ]
+
+
+def _kitchen() -> Registry:
+    registry = Registry()
+    registry.load(
+        [],
+        [Area("kitchen", "Kitchen"), Area("office", "Office")],
+        [
+            Entity(
+                f"light.{n}",
+                name,
+                area="kitchen",
+                attributes={"brightness": {"min": 0, "max": 100}},
+                state={"state": "on", "brightness": 50},
+            )
+            for n, name in (
+                ("ceiling", "Kitchen ceiling light"),
+                ("cabinet", "Under-cabinet lights"),
+            )
+        ]
+        + [
+            Entity("switch.coffee", "Coffee machine", area="kitchen"),
+            Entity("climate.office_heater", "Office heater", area="office"),
+        ],
+    )
+    return registry
+
+
+def test_a_word_only_one_device_has_finds_it() -> None:
+    u = LlmUnderstander(_kitchen(), None)
+    assert u.understand("switch on the coffee thing").actions == [
+        Action("switch.coffee", "turn_on")
+    ]
+    # A kind of device is no such word: never the office heater for a sauna heater.
+    assert u.understand("turn on the sauna heater").steps[0].error == "unknown_device"
+
+
+def test_plural_device_words_mean_all_of_them() -> None:
+    u = LlmUnderstander(_kitchen(), None)
+    actions = u.understand("switch the kitchen lights off").actions
+    assert sorted(a.entity for a in actions) == ["light.cabinet", "light.ceiling"]
+    assert {a.action for a in actions} == {"turn_off"}
+
+
+def test_brighter_without_an_amount_is_a_tenth_of_the_range() -> None:
+    u = LlmUnderstander(_kitchen(), None)
+    assert u.understand("make the kitchen ceiling light brighter").actions == [
+        Action("light.ceiling", "set_brightness", {"brightness": 60})
+    ]

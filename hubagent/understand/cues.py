@@ -218,6 +218,45 @@ def name_match_length(entity: Entity, registry: Registry, text: str) -> int:
     )
 
 
+_GENERIC = frozenset(
+    {"thing", "machine", "device", "main", "big", "small", "my", "the", "a", "an", "of", "and"}
+)
+
+
+def _generic_words() -> frozenset[str]:
+    """Words that name a kind of device or an attribute: never distinctive on their own."""
+    out = set(_GENERIC)
+    for phrase in (*COMMON_DEVICES, *DEVICE_SYNONYMS, *sum(DEVICE_SYNONYMS.values(), ())):
+        out.update(words(phrase))
+    for key, phrases in ATTRIBUTE_WORDS.items():
+        out.update(words(key.replace("_", " ")))
+        for phrase in phrases:
+            out.update(words(phrase))
+    return frozenset(out)
+
+
+GENERIC_WORDS = _generic_words()
+
+
+def distinctive_match(entity: Entity, registry: Registry, text: str) -> bool:
+    """Does `text` use a word of this entity's name or aliases that is not a room, a kind of
+    device or an attribute ("the coffee thing" -> "Coffee machine"; "sauna heater" -> no)?"""
+    rooms = {w for a in registry.areas for n in (a.name, a.id, *a.aliases) for w in words(n)}
+    own = {w for n in (entity.name, *entity.aliases) for w in words(n)}
+    own -= GENERIC_WORDS | rooms
+    tw = set(words(text))
+    return any(w in tw for w in own if len(w) > 2)
+
+
+def plural_of_all(text: str, entities: list[Entity], registry: Registry) -> bool:
+    """Does `text` name, in the plural, a device word all `entities` share ("the lights")?"""
+    plurals = {w[:-1] for w in re.findall(r"[a-z]+", normalize_name(text)) if w.endswith("s")}
+    shared = set.intersection(
+        *({w for n in device_words(e, registry) for w in words(n)} for e in entities)
+    )
+    return bool(plurals & shared)
+
+
 def mentioned_attributes(text: str, known: set[str], entity: Entity | None = None) -> list[str]:
     """Attribute keys (among `known` plus the standard ones) named by the text; with
     `entity`, read as said of that entity ("fan speed" of a fan is its speed)."""
@@ -347,7 +386,7 @@ def resolve_number(cue: ValueCue, spec: dict[str, Any], current: Any) -> float |
         return lo
     if cue.number is None:
         if cue.relative and isinstance(current, int | float):
-            step = _num(spec.get("step")) or 1
+            step = _num(spec.get("step")) or _default_step(lo, hi)
             value = float(current) + cue.relative * step
         else:
             return None
@@ -382,6 +421,14 @@ def resolve_option(cue: ValueCue, text: str, spec: dict[str, Any], current: Any)
     if cue.extreme and options:
         return options[-1] if cue.extreme == "max" else options[0]
     return None
+
+
+def _default_step(lo: float | None, hi: float | None) -> float:
+    """One step of "brighter" / "warmer" without an amount: a tenth of a wide range (10 of
+    0-100 %), else 1 (one degree)."""
+    if lo is not None and hi is not None and hi - lo >= 50:
+        return round((hi - lo) / 10)
+    return 1
 
 
 def _num(value: Any) -> float | None:

@@ -129,10 +129,14 @@ class LlmUnderstander:
                 if len(owners) == 1:
                     return owners
             return self._candidates(command, None)
-        if named or not areas or self._names_a_device(command):
+        if named:
             return named
-        owners = self._attribute_owners(command, pool)
-        return owners if len(owners) == 1 else []
+        if areas and not self._names_a_device(command):
+            owners = self._attribute_owners(command, pool)
+            return owners if len(owners) == 1 else []
+        # "switch on the coffee thing": the one device whose name has a word no other has.
+        loose = [e for e in pool if cues.distinctive_match(e, self.registry, command)]
+        return loose if len(loose) == 1 else []
 
     def _attribute_owners(self, command: str, pool: list[Entity]) -> list[Entity]:
         """ "set the brightness to 10 in the dining room": no device word, so the entities
@@ -188,6 +192,12 @@ class LlmUnderstander:
             return Step(command, error="unknown_device", detail=f"which one? {ids}"), None
         by_id = {e.entity_id: e for e in candidates}
         known = {k for e in self.registry.all() for k in e.attributes}
+        # "the lights in the kitchen": every one of them, with one verb.
+        plural = len(candidates) > 1 and cues.plural_of_all(command, candidates, self.registry)
+        if plural:
+            verbs = {_cue_verb(command, e, known) for e in candidates}
+            if len(verbs) == 1 and (verb := verbs.pop()) not in (None, "get_state"):
+                return self._act_on_all(command, candidates, verb, known), None
         sure = _cue_verb(command, candidates[0], known) if len(candidates) == 1 else None
         if sure is not None and not self.always_ask:
             # Registry and wording already decide entity and verb: no model call needed.
@@ -211,7 +221,15 @@ class LlmUnderstander:
         verb = _cue_verb(command, entity, known) or choice.verb or ""
         if verb == "get_state":
             return Step(command), _answer(entity, command, known)
+        if plural:
+            return self._act_on_all(command, candidates, verb, known), None
         return self._act(command, entity, verb, known), None
+
+    def _act_on_all(self, command: str, entities: list[Entity], verb: str, known: set[str]) -> Step:
+        """`verb` on every entity: all of their actions, or the first refusal."""
+        steps = [self._act(command, e, verb, known) for e in entities]
+        failed = next((s for s in steps if s.error), None)
+        return failed or Step(command, [a for s in steps for a in s.actions])
 
     def _ask(self, command: str, candidates: list[Entity]) -> str:
         """The model's JSON step for one command over `candidates`."""
@@ -300,6 +318,8 @@ def _cue_verb(command: str, entity: Entity, known: set[str]) -> str | None:
     if named or _has_value(cue) or cues.option_in_text(command, options) is not None:
         return "set"
     tw = [w for w in cues.words(command) if w not in ("it", "them")]  # "turn it on"
+    if tw and tw[0] in ("turn", "switch") and tw[-1] in ("on", "off"):
+        tw = [tw[0], tw[-1]]  # "switch the kitchen lights off"
     for phrase, verb in _KEYWORD_VERBS:
         if cues.contains(tw, phrase) and verb in entity.verbs:
             return verb

@@ -18,7 +18,8 @@ import pytest
 
 from hubagent.config import MqttConfig
 from hubagent.mqtt.broker import MosquittoBroker, MosquittoNotInstalled
-from hubagent.mqtt.client import MqttClient, _matches
+from hubagent.mqtt.client import MqttClient
+from hubagent.mqtt.messages import filter_matches as _matches
 
 
 class Inbox:
@@ -97,6 +98,35 @@ def test_tls_connect_sets_nodelay_and_publishes_qos1(broker_env) -> None:
         lonely = hub.publish(f"hubagent/nobody/{uuid.uuid4().hex[:6]}", "x", timeout=3)
         assert lonely.ok and "0x10" in lonely.reason
         assert hub.stats.published >= 2 and hub.stats.received >= 1
+    finally:
+        hub.stop()
+
+
+def test_properties_reach_message_handlers_and_unsubscribe_stops_them(broker_env) -> None:
+    hub = _started(broker_env.mqtt_config(), status_topic=None)
+    try:
+        got: queue.Queue = queue.Queue()
+        plain = Inbox()
+        topic = f"hubagent/test/{uuid.uuid4().hex[:6]}"
+        assert hub.subscribe_messages(topic, got.put, timeout=3)
+        assert hub.subscribe(topic, plain, timeout=3)
+        sent = hub.publish(topic, "ping", timeout=3, correlation_data=b"\x01req-7")
+        assert sent.ok
+        message = got.get(timeout=3)
+        assert (message.topic, message.payload, message.correlation_data) == (
+            topic,
+            b"ping",
+            b"\x01req-7",
+        )
+        assert plain.get()[1] == b"ping"  # both kinds of handler on one filter
+        hub.unsubscribe(topic, got.put)
+        assert hub.publish(topic, "two", timeout=3).ok
+        assert plain.get()[1] == b"two"
+        assert got.empty()  # the message handler is gone, the plain one stays
+        hub.unsubscribe(topic, plain)
+        assert hub.publish(topic, "three", timeout=3).ok
+        time.sleep(0.3)
+        assert plain.items.empty() and hub.stats.received == 2
     finally:
         hub.stop()
 

@@ -11,9 +11,8 @@ On MQTT 3.1.1 the plain topic is used: run a single worker there.
 Response topics must lie under `hubagent/response/`: the hub account may publish to device
 command topics, and a requester must not be able to aim the hub's reply at one of them.
 
-MqttClient hands handlers (topic, payload, retained) without MQTT 5 properties, so this
-module attaches to the same paho connection directly (see `_PahoPort`) for the response
-topic and correlation data; requests are answered in worker threads, never in paho's
+Requests arrive with their MQTT 5 response topic and correlation data
+(`MqttClient.subscribe_messages`) and are answered in worker threads, never in paho's
 network thread (an LLM answer takes seconds and would stall every other message).
 """
 
@@ -26,12 +25,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
 from hubagent.conversation import MAX_ID_LENGTH, Conversations, valid_conversation_id
-from hubagent.mqtt.client import MqttClient
+from hubagent.mqtt.client import MqttClient, Received
 
 log = logging.getLogger(__name__)
 
@@ -44,44 +39,14 @@ MAX_PENDING = 64  # queued requests beyond this are answered "busy" at once
 _ID = re.compile(r"^(?=.{1,128}$)[A-Za-z0-9_.:-]+(?:/[A-Za-z0-9_.:-]+)*$")
 
 
-class _PahoPort:
-    """The two MQTT 5 details MqttClient does not expose yet: incoming properties and
-    publishing with properties. Uses MqttClient's paho client, so reconnects and
-    resubscription stay MqttClient's job (it holds the subscription).
-    """
-
-    def __init__(self, mqtt: MqttClient) -> None:
-        self.mqtt = mqtt
-        self.paho: paho.Client = mqtt._client  # noqa: SLF001 - until MqttClient passes properties
-        self.v5 = mqtt._v5  # noqa: SLF001
-
-    def subscribe(self, callback: Any) -> None:
-        topic_filter = SHARED_REQUEST_TOPIC if self.v5 else REQUEST_TOPIC
-        # paho routes matching messages to this callback instead of MqttClient's on_message.
-        self.paho.message_callback_add(REQUEST_TOPIC, callback)
-        self.mqtt.subscribe(topic_filter, lambda *_: None, qos=1)
-
-    def unsubscribe(self) -> None:
-        self.paho.message_callback_remove(REQUEST_TOPIC)
-
-    def publish(self, topic: str, payload: str, correlation: bytes | None) -> bool:
-        if not self.mqtt.connected:
-            return False
-        props = None
-        if self.v5 and correlation is not None:
-            props = Properties(PacketTypes.PUBLISH)
-            props.CorrelationData = correlation
-        info = self.paho.publish(topic, payload, qos=1, properties=props)
-        return info.rc == paho.MQTT_ERR_SUCCESS
-
-
 class MqttRequests:
     """Serves `hubagent/request` for one hub."""
 
     def __init__(
         self, mqtt: MqttClient, conversations: Conversations, worker: str, threads: int = 2
     ) -> None:
-        self.port = _PahoPort(mqtt)
+        self.mqtt = mqtt
+        self.topic_filter = SHARED_REQUEST_TOPIC if mqtt.is_v5 else REQUEST_TOPIC
         self.conversations = conversations
         self.worker = worker
         self.handled = 0
@@ -90,18 +55,16 @@ class MqttRequests:
         self._pending = 0
 
     def start(self) -> None:
-        self.port.subscribe(self._on_message)
+        self.mqtt.subscribe_messages(self.topic_filter, self._on_message, qos=1)
 
     def stop(self) -> None:
-        self.port.unsubscribe()
+        self.mqtt.unsubscribe(self.topic_filter, self._on_message)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # -- in paho's network thread: parse, then hand off --------------------------------
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+    def _on_message(self, message: Received) -> None:
+        response_topic, correlation = message.response_topic, message.correlation_data
         try:
-            props = getattr(message, "properties", None)
-            response_topic = getattr(props, "ResponseTopic", None) or None
-            correlation = getattr(props, "CorrelationData", None)
             request = _parse(message.payload)
             reply_to = _reply_topic(response_topic, request.get("id"))
             with self._lock:
@@ -158,7 +121,7 @@ class MqttRequests:
             log.debug("MQTT request without response topic or id: no reply sent")
             return
         payload = json.dumps(body, default=str)
-        if not self.port.publish(topic, payload, correlation):
+        if not self.mqtt.publish(topic, payload, qos=1, correlation_data=correlation).ok:
             log.warning("MQTT reply to %s not sent (broker unreachable); requester retries", topic)
 
 

@@ -14,49 +14,49 @@ import socket
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hubagent.config import MqttConfig
+from hubagent.mqtt.messages import (
+    ClientStats,
+    Handler,
+    MessageHandler,
+    PublishResult,
+    Received,
+    describe,
+    filter_matches,
+    received_from,
+)
+
+__all__ = ["ClientStats", "MqttClient", "PublishResult", "Received"]
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, bytes, bool], None]
 ConnectionCallback = Callable[[bool], None]
 
 _ACK_MEMORY = 4096  # acks nobody waits for are forgotten; mids wrap at 65535
 _PROTOCOLS = {"5": mqtt.MQTTv5, "5.0": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311, "311": mqtt.MQTTv311}
 
 
-@dataclass
-class PublishResult:
-    ok: bool
-    reason: str
-    mid: int | None = None
+class _WithProperties:
+    """A MessageHandler among the plain handlers: dispatch hands it a `Received`."""
 
+    __slots__ = ("fn", "__qualname__")
 
-@dataclass
-class ClientStats:
-    received: int = 0
-    handler_errors: int = 0
-    published: int = 0
-    publish_failures: int = 0
-    reconnects: int = 0
+    def __init__(self, fn: MessageHandler) -> None:
+        self.fn = fn
+        self.__qualname__ = getattr(fn, "__qualname__", repr(fn))
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _WithProperties) and other.fn == self.fn
 
-def _describe(code: ReasonCode) -> str:
-    return f"{code} (0x{code.value:02x})"
-
-
-def _matches(topic_filter: str, topic: str) -> bool:
-    # A shared subscription `$share/<group>/<filter>` delivers topics matching <filter>.
-    if topic_filter.startswith("$share/"):
-        parts = topic_filter.split("/", 2)
-        topic_filter = parts[2] if len(parts) == 3 else ""
-    return mqtt.topic_matches_sub(topic_filter, topic)
+    def __hash__(self) -> int:
+        return hash(self.fn)
 
 
 class MqttClient:
@@ -159,6 +159,11 @@ class MqttClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def is_v5(self) -> bool:
+        """Does this connection speak MQTT 5 (properties, shared subscriptions)?"""
+        return self._v5
+
     def on_connection_change(self, callback: ConnectionCallback) -> None:
         """Call `callback(True|False)` (in the network thread) when the connection changes."""
         with self._lock:
@@ -196,6 +201,29 @@ class MqttClient:
         code = self._wait_ack(mid, timeout)
         return code is not None and not code.is_failure
 
+    def subscribe_messages(
+        self, topic_filter: str, handler: MessageHandler, qos: int = 1, timeout: float | None = None
+    ) -> bool:
+        """Like `subscribe`, handing `handler` a `Received` with the MQTT 5 response topic and
+        correlation data (for request/response over the broker)."""
+        return self.subscribe(topic_filter, _WithProperties(handler), qos, timeout)  # type: ignore[arg-type]
+
+    def unsubscribe(self, topic_filter: str, handler: Handler | MessageHandler) -> None:
+        """Stop calling `handler` for `topic_filter`; the last one gone unsubscribes."""
+        with self._lock:
+            qos, handlers = self._subs.get(topic_filter, (1, []))
+            left = [h for h in handlers if h != handler and h != _WithProperties(handler)]  # type: ignore[arg-type]
+            index = self._wild if topic_filter in self._wild else self._exact
+            if left:
+                self._subs[topic_filter] = (qos, left)
+                index[topic_filter] = left
+                return
+            self._subs.pop(topic_filter, None)
+            index.pop(topic_filter, None)
+            now = self._connected.is_set()
+        if now:
+            self._client.unsubscribe(topic_filter)
+
     def publish(
         self,
         topic: str,
@@ -203,19 +231,25 @@ class MqttClient:
         qos: int = 1,
         retain: bool = False,
         timeout: float | None = None,
+        correlation_data: bytes | None = None,
     ) -> PublishResult:
         """Publish and check every outcome paho and the broker can report.
 
         Without `timeout` a QoS 1 publish is ok once queued on the connection. With it, the
         PUBACK is awaited: MQTT 5 reason codes >= 0x80 (e.g. 0x87 Not authorized) are
-        failures, 0x10 (no matching subscribers) is not.
+        failures, 0x10 (no matching subscribers) is not. `correlation_data` is sent as the
+        MQTT 5 property (dropped on 3.1.1, which has none).
         """
         if not self._connected.is_set():
             # paho would queue a QoS>0 message and send it after reconnecting; the caller's
             # outbox owns retries, so refuse here to avoid sending it twice.
             return self._result(False, "not connected")
+        props = None
+        if correlation_data is not None and self._v5:
+            props = Properties(PacketTypes.PUBLISH)
+            props.CorrelationData = correlation_data
         try:
-            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+            info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=props)
         except (ValueError, TypeError) as exc:  # bad topic / payload type / qos
             return self._result(False, f"invalid publish: {exc}")
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -239,7 +273,7 @@ class MqttClient:
         code = self._wait_ack(info.mid, timeout)
         if code is None:
             return self._result(False, f"no PUBACK within {timeout:g} s", info.mid)
-        return self._result(not code.is_failure, _describe(code), info.mid)
+        return self._result(not code.is_failure, describe(code), info.mid)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -276,7 +310,7 @@ class MqttClient:
 
     def _on_connect(self, client: mqtt.Client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            self.last_error = f"connection refused: {_describe(reason_code)}"
+            self.last_error = f"connection refused: {describe(reason_code)}"
             if not self._failing:  # paho retries with backoff; say it once, not every time
                 self._failing = True
                 log.warning(
@@ -320,7 +354,7 @@ class MqttClient:
         self._connected.clear()
         refused = (self.last_error or "").startswith("connection refused")
         if reason_code.is_failure and (was or not refused):  # keep the CONNACK's reason
-            self.last_error = f"disconnected: {_describe(reason_code)}"
+            self.last_error = f"disconnected: {describe(reason_code)}"
         if was:
             level = logging.INFO if self._stopping else logging.WARNING
             log.log(level, "MQTT disconnected: %s", reason_code)
@@ -345,11 +379,14 @@ class MqttClient:
             self.stats.received += 1
             handlers = [
                 *self._exact.get(topic, ()),
-                *(h for f, hs in self._wild.items() if _matches(f, topic) for h in hs),
+                *(h for f, hs in self._wild.items() if filter_matches(f, topic) for h in hs),
             ]
         for handler in handlers:
             try:
-                handler(topic, message.payload, bool(message.retain))
+                if type(handler) is _WithProperties:
+                    handler.fn(received_from(topic, message))
+                else:
+                    handler(topic, message.payload, bool(message.retain))
             except Exception as exc:
                 with self._lock:
                     self.stats.handler_errors += 1

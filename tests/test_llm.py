@@ -11,7 +11,7 @@ import pytest
 from hubagent.config import LlmConfig
 from hubagent.home.registry import Registry
 from hubagent.types import Action, Area, Entity
-from hubagent.understand import cues
+from hubagent.understand import cues, values
 from hubagent.understand.llm import LlmUnderstander
 from hubagent.understand.prompt import build_prefix, build_prompt
 from hubagent.understand.schema import parse_step, step_grammar, step_schema
@@ -76,25 +76,26 @@ def test_split_on_commas_and_conjunctions() -> None:
 
 def test_values_absolute_relative_and_extremes() -> None:
     spec = {"min": 0, "max": 100}
-    assert cues.resolve_number(cues.read_value("set it to 40%"), spec, 60) == 40
+    assert values.resolve_number(values.read_value("set it to 40%"), spec, 60) == 40
     assert (
-        cues.resolve_number(cues.read_value("decrease the brightness by 20 percent"), spec, 60)
+        values.resolve_number(values.read_value("decrease the brightness by 20 percent"), spec, 60)
         == 40
     )
-    assert cues.resolve_number(cues.read_value("increase it by 70"), spec, 60) == 100  # clamped
+    assert values.resolve_number(values.read_value("increase it by 70"), spec, 60) == 100  # clamped
     assert (
-        cues.resolve_number(cues.read_value("two degrees warmer"), {"min": 16, "max": 30}, 24) == 26
+        values.resolve_number(values.read_value("two degrees warmer"), {"min": 16, "max": 30}, 24)
+        == 26
     )
-    assert cues.resolve_number(cues.read_value("to the maximum level"), spec, 3) == 100
+    assert values.resolve_number(values.read_value("to the maximum level"), spec, 3) == 100
     options = {"options": ["auto", "low", "medium", "high"]}
     assert (
-        cues.resolve_option(
-            cues.read_value("set fan speed to high"), "set fan speed to high", options, "low"
+        values.resolve_option(
+            values.read_value("set fan speed to high"), "set fan speed to high", options, "low"
         )
         == "high"
     )
     down = "decrease the fan speed by 1 level"
-    assert cues.resolve_option(cues.read_value(down), down, options, "medium") == "low"
+    assert values.resolve_option(values.read_value(down), down, options, "medium") == "low"
 
 
 def test_grounding_and_missing_attributes() -> None:

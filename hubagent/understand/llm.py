@@ -13,7 +13,7 @@ from typing import Any
 
 from hubagent.home.registry import Registry
 from hubagent.types import VERB_CAPABILITY, Action, Entity, Step, Understanding
-from hubagent.understand import cues
+from hubagent.understand import cues, values
 from hubagent.understand.cleaning import clean_area_step
 from hubagent.understand.prompt import build_prefix, build_prompt
 from hubagent.understand.runtime import Completion, Runtime
@@ -250,7 +250,7 @@ class LlmUnderstander:
         named = [
             a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes
         ]
-        cue = cues.read_value(command)
+        cue = values.read_value(command)
         attr = VERB_CAPABILITY.get(verb)
         if named and (attr not in named) and (verb == "set" or attr or _has_value(cue)):
             attr = named[0]  # the command names the attribute: trust the text
@@ -263,7 +263,11 @@ class LlmUnderstander:
                     if spec.get("options")
                 }
                 attr = next(
-                    (a for a, o in options.items() if cues.option_in_text(command, o) is not None),
+                    (
+                        a
+                        for a, o in options.items()
+                        if values.option_in_text(command, o) is not None
+                    ),
                     None,
                 ) or _primary_attribute(entity)
         if attr is None:
@@ -274,7 +278,7 @@ class LlmUnderstander:
             return Step(command, error="unknown_attribute", detail=f"no {attr}")
         try:
             value = _value(cue, command, entity, attr)
-        except cues.OutOfRange as exc:
+        except values.OutOfRange as exc:
             return Step(command, error="out_of_range", detail=f"{entity.entity_id} {attr}: {exc}")
         if value is None:
             return Step(command, error="out_of_range", detail=f"no value for {attr}")
@@ -314,8 +318,8 @@ def _cue_verb(command: str, entity: Entity, known: set[str]) -> str | None:
         return "get_state"
     named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
     options = [o for spec in entity.attributes.values() for o in spec.get("options") or []]
-    cue = cues.read_value(command)
-    if named or _has_value(cue) or cues.option_in_text(command, options) is not None:
+    cue = values.read_value(command)
+    if named or _has_value(cue) or values.option_in_text(command, options) is not None:
         return "set"
     tw = [w for w in cues.words(command) if w not in ("it", "them")]  # "turn it on"
     if tw and tw[0] in ("turn", "switch") and tw[-1] in ("on", "off"):
@@ -362,19 +366,19 @@ def _is_question(command: str) -> bool:
     return command.strip().endswith("?") or first in _QUESTION_WORDS
 
 
-def _has_value(cue: cues.ValueCue) -> bool:
+def _has_value(cue: values.ValueCue) -> bool:
     return cue.number is not None or cue.extreme is not None
 
 
-def _value(cue: cues.ValueCue, command: str, entity: Entity, attr: str) -> Any:
+def _value(cue: values.ValueCue, command: str, entity: Entity, attr: str) -> Any:
     spec = entity.attributes.get(attr) or {}
     current = entity.state.get(attr)
     if spec.get("options"):
-        return cues.resolve_option(cue, command, spec, current)
+        return values.resolve_option(cue, command, spec, current)
     if attr in ("color", "rgb_color"):
-        colour = cues.option_in_text(command, list(cues.COLORS))
-        return list(cues.COLORS[colour]) if colour else None
-    number = cues.resolve_number(cue, spec, current)
+        colour = values.option_in_text(command, list(values.COLORS))
+        return list(values.COLORS[colour]) if colour else None
+    number = values.resolve_number(cue, spec, current)
     if number is None:
         return None
     return int(number) if float(number).is_integer() else number

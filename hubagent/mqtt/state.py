@@ -3,7 +3,8 @@
 Feed it every MQTT message (`handle_message`); it upserts/removes discovered entities,
 subscribes (once) to each topic they need, turns state payloads into registry state and
 tracks availability (`availability_mode` all/any/latest). Bad input is counted and logged
-once per topic; nothing raises out of `handle_message`.
+once per topic; nothing raises out of `handle_message`. Turning state and availability
+payloads into registry state lives in `hubagent.mqtt.state_delivery` (mixed in).
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-
-from paho.mqtt.client import topic_matches_sub
 
 from hubagent.home.registry import Registry
 from hubagent.mqtt.discovery import (
@@ -24,29 +22,12 @@ from hubagent.mqtt.discovery import (
     parse_topic,
     valid_subscribe_topic,
 )
-from hubagent.mqtt.state_parse import (
-    STATE_TOPIC_KEYS,
-    Availability,
-    availability_from_config,
-    extract_state,
-    renders_empty,
-)
-from hubagent.mqtt.templates import TemplateError, renderer
+from hubagent.mqtt.state_delivery import StateDeliveryMixin, _Tracked
+from hubagent.mqtt.state_parse import STATE_TOPIC_KEYS, Availability, availability_from_config
 from hubagent.types import Entity, MqttMessage
 
 log = logging.getLogger(__name__)
 _MAX_LOGGED = 4096  # distinct problem keys remembered for log-once
-_MAX_CACHED = 65_536  # longest state payload kept for replay to late entities
-
-
-@dataclass
-class _Tracked:
-    key: str
-    discovery_topic: str
-    entity_id: str
-    component: str
-    config: dict[str, Any]
-    availability: Availability | None
 
 
 def _device_key(config: dict[str, Any]) -> str:
@@ -59,7 +40,7 @@ def _device_key(config: dict[str, Any]) -> str:
     return f"uid:{config.get('unique_id')}"
 
 
-class DiscoveryManager:
+class DiscoveryManager(StateDeliveryMixin):
     """Routes MQTT messages to the registry; see the module docstring."""
 
     def __init__(
@@ -323,83 +304,7 @@ class DiscoveryManager:
                 else:
                     del table[topic]
 
-    # -- state and availability ----------------------------------------------------------
-    def _state(self, topic: str, payload: bytes) -> None:
-        with self._lock:
-            routes = list(self._routes.get(topic, ()))
-            for pattern, extra in self._wildcards.items():
-                if topic_matches_sub(pattern, topic):
-                    routes.extend(extra)
-        if not routes:
-            return
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            self.counters["bad_state"] += 1
-            self._warn_once(f"utf8:{topic}", "ignoring non-UTF-8 payload on %s", topic[:200])
-            return
-        if topic in self._routes and len(text) <= _MAX_CACHED:
-            # Shared topics (a bridge's availability, a device's JSON state) are subscribed
-            # once, so the broker will not resend them to entities announced later.
-            self._last[topic] = text
-        self._deliver(routes, text)
-
-    def _replay(self, key: str, topics: list[str]) -> None:
-        """Give a new entity the last message of topics that were already subscribed."""
-        for topic in topics:
-            text = self._last.get(topic)
-            if text is not None:
-                self._deliver([r for r in self._routes.get(topic, ()) if r[0] == key], text)
-
-    def _deliver(self, routes: list[tuple[str, str]], text: str) -> None:
-        for key, role in routes:
-            tracked = self._tracked.get(key)
-            if tracked is None:
-                continue
-            if role.startswith("availability:"):
-                self._availability_message(tracked, int(role.split(":", 1)[1]), text)
-                continue
-            try:
-                values = extract_state(tracked.component, tracked.config, role, text)
-            except TemplateError as exc:
-                self.counters["template_errors"] += 1
-                self._warn_once(f"tpl:{key}:{role}", "%s: %s", tracked.entity_id, exc)
-                continue
-            if values:
-                self.registry.update_state(tracked.entity_id, values)
-            elif not renders_empty(tracked.config, role, text):
-                self.counters["bad_state"] += 1
-                self._warn_once(
-                    f"unparsed:{key}:{role}",
-                    "%s: ignoring %s payload %r",
-                    tracked.entity_id,
-                    role,
-                    text[:80],
-                )
-
-    def _availability_message(self, tracked: _Tracked, index: int, text: str) -> None:
-        avail = tracked.availability
-        if avail is None or index >= len(avail.topics):
-            return
-        _topic, on, off, template = avail.topics[index]
-        value = text.strip()
-        if template:
-            try:
-                value = renderer.render_value(template, text)
-            except TemplateError as exc:
-                self.counters["template_errors"] += 1
-                self._warn_once(f"avty:{tracked.key}", "%s: %s", tracked.entity_id, exc)
-                return
-        if value == on:
-            status = True
-        elif value == off:
-            status = False
-        else:
-            return
-        avail.seen[index] = status
-        avail.latest = status
-        self.registry.set_available(tracked.entity_id, avail.available())
-
+    # -- home-file entities --------------------------------------------------------------
     def watch(self, entity: Entity) -> None:
         """Follow the state/availability topics of an entity that is not discovered (a
         home file's explicit `mqtt:` block) with the same parsing as discovered ones."""

@@ -11,317 +11,39 @@ Completion is counted, not signalled: the subscriber knows how many messages a b
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import uuid
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hubagent.bench.publisher import (
+    ACCOUNT,
+    Device,
+    Publisher,
+    _child_main,
+    bench_accounts,
+    make_devices,
+)
 from hubagent.bench.report import SuiteResult, median, percentile
+from hubagent.bench.subscribers import BareSide, Counter, HubSide
+
+# Re-exported: the publisher and subscribers live in their own modules.
+__all__ = [
+    "ACCOUNT",
+    "BareSide",
+    "Counter",
+    "Device",
+    "HubSide",
+    "Publisher",
+    "bench_accounts",
+    "make_devices",
+    "run",
+]
 
 log = logging.getLogger(__name__)
-
-ACCOUNT = "bench_{:04d}"
-
-
-@dataclass
-class Device:
-    account: str
-    password: str
-    entity_id: str
-    state_topic: str
-    availability_topic: str
-    discovery_topic: str
-    discovery_payload: str
-
-
-def bench_accounts(n: int) -> list[str]:
-    return [ACCOUNT.format(i) for i in range(n)]
-
-
-def make_devices(broker: Any, n: int) -> list[Device]:
-    """Simulated temperature sensors (the simulator's own zigbee2mqtt-style sensor)."""
-    from hubagent.sim.devices import make_device
-
-    out = []
-    for account in bench_accounts(n):
-        raw = {
-            "id": f"sensor.{account}",
-            "name": account.replace("_", " "),
-            "device_class": "temperature",
-            "state": {"state": 20},
-            "sim": {"key": "temperature", "unit": "°C"},
-        }
-        dev = make_device(raw)
-        topic, payload = dev.discovery_message()
-        out.append(
-            Device(
-                account,
-                broker.accounts.password(account),
-                dev.entity_id,
-                dev.state_topic,
-                dev.availability_topic,
-                topic,
-                payload,
-            )  # fmt: skip
-        )
-    return out
-
-
-# -- the publisher process -------------------------------------------------------------------
-def _publisher(conn: Any, host: str, port: int, ca: str, devices: list[Device]) -> None:
-    """Child process: connect every device, then obey commands from the pipe."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    clients = []
-    for d in devices:
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"{d.account}-{uuid.uuid4().hex[:6]}"
-        )
-        c.tls_set(ca_certs=ca)
-        c.username_pw_set(d.account, d.password)
-        c.connect(host, port, keepalive=900)
-        clients.append(c)
-    deadline = time.monotonic() + 60
-    for c in clients:
-        while not c.is_connected() and time.monotonic() < deadline:
-            c.loop(0.05)
-    conn.send(sum(c.is_connected() for c in clients))
-
-    def drain(n: int) -> None:
-        for c in clients[:n]:
-            while c.want_write():
-                c.loop_write()
-
-    def pub(i: int, topic: str, payload: str, retain: bool = False) -> None:
-        clients[i].publish(topic, payload, qos=0, retain=retain)
-
-    while True:
-        cmd, *args = conn.recv()
-        if cmd == "stop":
-            for c in clients:
-                c.disconnect()
-            conn.send("bye")
-            return
-        n = args[0]
-        if cmd == "announce":
-            for i, d in enumerate(devices[:n]):
-                pub(i, d.discovery_topic, d.discovery_payload, True)
-                pub(i, d.availability_topic, "online", True)
-                pub(i, d.state_topic, json.dumps({"temperature": -1 - i}), True)
-            drain(n)
-            conn.send("ok")
-        elif cmd == "clear":
-            for i, d in enumerate(devices[:n]):
-                for topic in (d.discovery_topic, d.availability_topic, d.state_topic):
-                    pub(i, topic, "", True)
-            drain(n)
-            conn.send("ok")
-        elif cmd == "burst":  # as fast as the broker takes it
-            count, seq = args[1], args[2]
-            t0 = time.perf_counter()
-            for k in range(count):
-                i = k % n
-                pub(i, devices[i].state_topic, f'{{"temperature": {seq + k}}}')
-            drain(n)
-            conn.send(time.perf_counter() - t0)
-        elif cmd == "rate":  # paced: `rate` messages per second for `seconds`
-            rate, seconds, seq = args[1], args[2], args[3]
-            sent: list[float] = []
-            start = time.time()
-            for k in range(int(rate * seconds)):
-                delay = start + k / rate - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-                i = k % n
-                sent.append(time.time())
-                pub(i, devices[i].state_topic, f'{{"temperature": {seq + k}}}')
-                if k % 50 == 0:
-                    drain(n)
-            drain(n)
-            conn.send(sent)
-
-
-class _Lines:
-    """JSON lines over a pair of text streams (the child's stdin/stdout)."""
-
-    def __init__(self, rd: Any, wr: Any) -> None:
-        self.rd, self.wr = rd, wr
-
-    def send(self, obj: Any) -> None:
-        self.wr.write(json.dumps(obj) + "\n")
-        self.wr.flush()
-
-    def recv(self) -> Any:
-        line = self.rd.readline()
-        if not line:
-            raise EOFError("publisher pipe closed")
-        return json.loads(line)
-
-
-def _child_main() -> None:
-    """`python -m hubagent.bench.ingest`: the publisher process."""
-    conn = _Lines(sys.stdin, sys.stdout)
-    init = conn.recv()
-    devices = [Device(**d) for d in init["devices"]]
-    _publisher(conn, init["host"], init["port"], init["ca"], devices)
-
-
-class Publisher:
-    """Handle on the publisher process (a plain subprocess: no multiprocessing re-import)."""
-
-    def __init__(self, broker: Any, devices: list[Device]) -> None:
-        cfg = broker.mqtt_config()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hubagent.bench.ingest"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.conn = _Lines(self.proc.stdout, self.proc.stdin)
-        self.conn.send(
-            {
-                "host": cfg.host,
-                "port": cfg.port,
-                "ca": cfg.ca_file,
-                "devices": [asdict(d) for d in devices],
-            }  # fmt: skip
-        )
-        self.connected = self.conn.recv()
-        self.seq = 0
-
-    def call(self, *cmd: Any) -> Any:
-        self.conn.send(list(cmd))
-        return self.conn.recv()
-
-    def next_seq(self, count: int) -> int:
-        seq, self.seq = self.seq, self.seq + count
-        return seq
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError, EOFError, ValueError):
-            self.call("stop")
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-# -- the two subscribers -----------------------------------------------------------------------
-class Counter:
-    """Counts processed messages; records the processing time of each value (for lag)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.last = 0.0
-        self.times: dict[int, float] = {}
-        self.track = False
-        self.lock = threading.Lock()
-
-    def hit(self, value: Any = None) -> None:
-        now = time.time()
-        with self.lock:
-            self.count += 1
-            self.last = now
-            if self.track and value is not None:
-                with contextlib.suppress(TypeError, ValueError):
-                    self.times[int(float(value))] = now
-
-    def reset(self) -> None:
-        with self.lock:
-            self.count, self.times = 0, {}
-
-    def wait(self, target: int, idle: float = 3.0, limit: float = 300.0) -> int:
-        """Wait for `target` messages; gives up after `idle` s without progress."""
-        end = time.monotonic() + limit
-        seen, since = -1, time.monotonic()
-        while self.count < target and time.monotonic() < end:
-            if self.count != seen:
-                seen, since = self.count, time.monotonic()
-            elif time.monotonic() - since > idle:
-                break
-            time.sleep(0.002)
-        return self.count
-
-
-class HubSide:
-    """A real Hub: discovery -> registry -> Store, counting registry state changes."""
-
-    def __init__(self, broker: Any, devices: list[Device], workdir: Path) -> None:
-        from hubagent.app import Hub
-        from hubagent.config import Config, LlmConfig, StoreConfig
-
-        cfg = Config(
-            mqtt=broker.mqtt_config(client_id=f"hubagent-bench-{uuid.uuid4().hex[:6]}"),
-            llm=LlmConfig(backend="none"),
-            store=StoreConfig(path=str(workdir / f"hub-{uuid.uuid4().hex[:6]}.db")),
-        )
-        self.hub = Hub(cfg, use_llm=False)
-        self.ids = {d.entity_id for d in devices}
-        self.counter = Counter()
-        self.hub.registry.subscribe(self._on_change)
-        if not self.hub.start(wait=30):
-            raise RuntimeError("hub did not connect to the bench broker")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not self.ready():
-            time.sleep(0.05)
-        if not self.ready():
-            raise RuntimeError("hub did not discover the bench devices")
-        self.counter.reset()
-
-    def ready(self) -> bool:
-        reg = self.hub.registry
-        return all((e := reg.get(i)) is not None and e.state for i in self.ids)
-
-    def _on_change(self, kind: str, entity: Any, changed: dict[str, Any]) -> None:
-        if kind == "state" and entity.entity_id in self.ids:
-            self.counter.hit(entity.state.get("state"))
-
-    def finish(self) -> None:
-        self.hub.store.flush()  # "stored" means on disk, not in the write buffer
-
-    def close(self) -> None:
-        self.hub.stop()
-
-
-class BareSide:
-    """A bare paho subscriber with the hub's account, TLS, protocol and QoS; it only counts."""
-
-    def __init__(self, broker: Any, n: int) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        cfg = broker.mqtt_config()
-        self.counter = Counter()
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bare-{uuid.uuid4().hex[:6]}",
-                        protocol=mqtt.MQTTv5)  # fmt: skip
-        c.tls_set(ca_certs=cfg.ca_file)
-        c.username_pw_set(cfg.username, cfg.password)
-        c.on_connect = lambda cl, *_: cl.subscribe("home/+/state", qos=1)
-        c.on_message = lambda _c, _u, m: self.counter.hit()
-        c.connect(cfg.host, cfg.port, keepalive=60)
-        c.loop_start()
-        self.client = c
-        if self.counter.wait(n, idle=10, limit=30) < n:  # the retained states
-            raise RuntimeError("bare subscriber did not receive the retained states")
-        self.counter.reset()
-
-    def finish(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def _burst(side: Any, pub: Publisher, n: int, count: int) -> tuple[float, int, float]:

@@ -51,15 +51,15 @@ import paho.mqtt.client as mqtt
 
 from hubagent.automations.actions import CHANNEL, StepRunner
 from hubagent.automations.conditions import check_all
+from hubagent.automations.files import load_all, scan
+from hubagent.automations.schedule import due_clock_triggers
 from hubagent.automations.schema import (
     DEFAULT_NOTIFY_TOPICS,
     Automation,
     AutomationError,
     Trigger,
-    load_file,
 )
 from hubagent.automations.triggers import (
-    crossed,
     numeric_change_fires,
     numeric_holds,
     state_change_fires,
@@ -164,28 +164,8 @@ class AutomationEngine:
     def reload(self) -> None:
         """Read every file again; invalid automations are reported and left out."""
         known = self._known_entities()
-        automations: list[Automation] = []
-        errors: list[AutomationError] = []
-        warnings: list[str] = []
-        seen: dict[str, Automation] = {}
-        self._snapshot = self._scan()
-        for path in sorted(self._snapshot):
-            result = load_file(path, known, self.notify_topics)
-            errors.extend(result.errors)
-            warnings.extend(result.warnings)
-            for automation in result.automations:
-                if automation.id in seen:
-                    first = seen[automation.id]
-                    errors.append(
-                        AutomationError(
-                            automation.file,
-                            automation.line,
-                            f"duplicate id '{automation.id}' (first in {first.file}:{first.line})",
-                        )
-                    )
-                    continue
-                seen[automation.id] = automation
-                automations.append(automation)
+        self._snapshot = scan(self.directory)
+        automations, errors, warnings = load_all(sorted(self._snapshot), known, self.notify_topics)
         for error in errors:
             log.error("automation rejected: %s", error)
         for warning in warnings:
@@ -211,18 +191,6 @@ class AutomationEngine:
                 log.debug("home file %s not readable for entity checks: %s", path, exc)
         return known
 
-    def _scan(self) -> dict[Path, tuple[int, int]]:
-        snapshot: dict[Path, tuple[int, int]] = {}
-        if not self.directory.is_dir():
-            return snapshot
-        for path in [*self.directory.glob("*.yaml"), *self.directory.glob("*.yml")]:
-            try:
-                stat = path.stat()
-            except OSError:
-                continue  # removed between glob and stat
-            snapshot[path] = (stat.st_mtime_ns, stat.st_size)
-        return snapshot
-
     # -- the scheduler thread ------------------------------------------------------------
     def _loop(self) -> None:
         next_poll = time.monotonic() + POLL_S
@@ -231,7 +199,7 @@ class AutomationEngine:
                 self._tick()
                 if time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + POLL_S
-                    if self._scan() != self._snapshot:
+                    if scan(self.directory) != self._snapshot:
                         log.info("automation files changed; reloading")
                         self.reload()
             except Exception:  # noqa: BLE001 - the scheduler must outlive any one bug
@@ -255,22 +223,8 @@ class AutomationEngine:
         if now <= last:
             return
         last = max(last, now - MAX_CATCH_UP)
-        for automation in list(self.automations):
-            for trigger in automation.triggers:
-                if trigger.platform == "time":
-                    for at in trigger.options["at"]:
-                        if crossed(last, now, at):
-                            self._fire(automation, {"platform": "time", "at": at.isoformat()})
-                elif trigger.platform == "time_pattern":
-                    spec = trigger.options["cron"]
-                    minute = last.replace(second=0, microsecond=0) + timedelta(minutes=1)
-                    while minute <= now:
-                        if spec.matches(minute):
-                            self._fire(
-                                automation,
-                                {"platform": "time_pattern", "at": minute.isoformat()},
-                            )
-                        minute += timedelta(minutes=1)
+        for automation, info in due_clock_triggers(list(self.automations), last, now):
+            self._fire(automation, info)
 
     # -- state and MQTT triggers -------------------------------------------------------
     def _on_registry_change(self, kind: str, entity: Entity, changed: dict[str, Any]) -> None:

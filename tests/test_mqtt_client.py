@@ -71,6 +71,27 @@ def test_missing_ca_file_is_a_clear_error(tmp_path) -> None:
         MqttClient(MqttConfig(ca_file=str(tmp_path / "missing.crt")))
 
 
+def test_dispatch_cache_follows_subscribe_and_unsubscribe() -> None:
+    import paho.mqtt.client as paho
+
+    client = MqttClient(MqttConfig(tls=False, port=1))
+    first, second = Inbox(), Inbox()
+
+    def deliver(topic: str) -> None:
+        message = paho.MQTTMessage(topic=topic.encode())
+        message.payload = b"x"
+        client._on_message(client._client, None, message)
+
+    client.subscribe("home/+/state", first)
+    deliver("home/a/state")  # the topic's handlers are now remembered
+    client.subscribe("home/a/#", second)
+    deliver("home/a/state")
+    assert first.items.qsize() == 2 and second.items.qsize() == 1
+    client.unsubscribe("home/+/state", first)
+    deliver("home/a/state")
+    assert first.items.qsize() == 2 and second.items.qsize() == 2
+
+
 def test_publish_while_not_connected_fails_cleanly() -> None:
     client = MqttClient(MqttConfig(tls=False, port=1))
     result = client.publish("hubagent/x", "y")

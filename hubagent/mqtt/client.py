@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 ConnectionCallback = Callable[[bool], None]
 
+_DISPATCH_MEMORY = 65_536  # distinct topics whose handlers are remembered
 _ACK_MEMORY = 4096  # acks nobody waits for are forgotten; mids wrap at 65535
 _PROTOCOLS = {"5": mqtt.MQTTv5, "5.0": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311, "311": mqtt.MQTTv311}
 
@@ -82,6 +83,10 @@ class MqttClient:
         # filters are matched one by one (a 1,000-device home has ~1,000 exact filters).
         self._exact: dict[str, list[Handler]] = {}
         self._wild: dict[str, list[Handler]] = {}
+        # topic -> its handlers, so wildcard filters are matched once per topic, not per
+        # message (paho's topic_matches_sub builds a matcher on every call); cleared on
+        # every (un)subscribe.
+        self._dispatch: dict[str, tuple[Handler, ...]] = {}
         self._conn_callbacks: list[ConnectionCallback] = []
         self._connected = threading.Event()
         self._ever_connected = False
@@ -187,6 +192,7 @@ class MqttClient:
                 "$share/"
             )
             (self._exact if exact else self._wild)[topic_filter] = handlers
+            self._dispatch.clear()
             now = self._connected.is_set()
         if not now:
             return timeout is None  # sent by on_connect
@@ -214,6 +220,7 @@ class MqttClient:
             qos, handlers = self._subs.get(topic_filter, (1, []))
             left = [h for h in handlers if h != handler and h != _WithProperties(handler)]  # type: ignore[arg-type]
             index = self._wild if topic_filter in self._wild else self._exact
+            self._dispatch.clear()
             if left:
                 self._subs[topic_filter] = (qos, left)
                 index[topic_filter] = left
@@ -377,10 +384,15 @@ class MqttClient:
             return
         with self._lock:
             self.stats.received += 1
-            handlers = [
-                *self._exact.get(topic, ()),
-                *(h for f, hs in self._wild.items() if filter_matches(f, topic) for h in hs),
-            ]
+            handlers = self._dispatch.get(topic)
+            if handlers is None:
+                handlers = (
+                    *self._exact.get(topic, ()),
+                    *(h for f, hs in self._wild.items() if filter_matches(f, topic) for h in hs),
+                )
+                if len(self._dispatch) >= _DISPATCH_MEMORY:
+                    self._dispatch.clear()  # topics are unbounded in a hostile home
+                self._dispatch[topic] = handlers
         for handler in handlers:
             try:
                 if type(handler) is _WithProperties:

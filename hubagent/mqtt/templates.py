@@ -8,6 +8,7 @@ network: they run in an immutable sandbox, are size-limited, and compiled once.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -149,6 +150,7 @@ _SIMPLE = re.compile(
 _PART = re.compile(r"\.([A-Za-z_]\w*)|\[\s*'([^'\\]*)'\s*\]|\[\s*\"([^\"\\]*)\"\s*\]")
 
 
+@functools.lru_cache(maxsize=4096)  # a home has few distinct templates; each message has one
 def _simple_path(source: str) -> tuple[str, ...] | None:
     match = _SIMPLE.match(source.strip()) if "value_json" in source else None
     if match is None:

@@ -84,7 +84,7 @@ class Store(StatesMixin, SealedRecordsMixin):
         # Newest state per entity, encoded only when written: at ingest rates most buffered
         # states are replaced before a flush, so encoding each one would be wasted work.
         self._states_buf: dict[str, tuple[str, dict[str, Any], int, float]] = {}
-        self._history_buf: list[tuple[str, str, float]] = []
+        self._history_buf: list[tuple[str, dict[str, Any], float]] = []
         self._audit_mem: deque[AuditEntry] = deque(maxlen=AUDIT_MEMORY_CAP)
         self._context: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._logged_errors: set[str] = set()

@@ -51,7 +51,7 @@ class StatesMixin:
     _lock: threading.RLock
     _buf_lock: threading.Lock
     _states_buf: dict[str, tuple[str, dict[str, Any], int, float]]
-    _history_buf: list[tuple[str, str, float]]
+    _history_buf: list[tuple[str, dict[str, Any], float]]
     _last_prune: float
     _stop: threading.Event
     _flusher: threading.Thread | None
@@ -92,8 +92,9 @@ class StatesMixin:
 
     def add_history(self, entity_id: str, state: dict[str, Any], ts: float | None = None) -> None:
         """Buffer one history row (written with the next flush)."""
+        # Encoded at flush, like states: a copy here is far cheaper than JSON per message.
         with self._buf_lock:
-            self._history_buf.append((entity_id, _dumps(state), time.time() if ts is None else ts))
+            self._history_buf.append((entity_id, dict(state), time.time() if ts is None else ts))
             size = len(self._history_buf)
             if self.degraded and size > HISTORY_MEMORY_CAP:  # bounded memory while the disk fails
                 del self._history_buf[: size - HISTORY_MEMORY_CAP]
@@ -111,7 +112,10 @@ class StatesMixin:
 
         def write(conn: sqlite3.Connection) -> None:
             conn.executemany(_UPSERT_STATE, _encoded(states.values()))
-            conn.executemany("INSERT INTO history(entity_id, state, ts) VALUES (?,?,?)", history)
+            conn.executemany(
+                "INSERT INTO history(entity_id, state, ts) VALUES (?,?,?)",
+                [(e, _dumps(s), t) for e, s, t in history],
+            )
 
         ok, _ = self.transact("flush", write)
         if not ok:  # keep them for the next try; newer values that arrived meanwhile win

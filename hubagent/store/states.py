@@ -37,8 +37,12 @@ def _encoded(
     return [(e, _dumps(s), a, t) for e, s, a, t in rows]
 
 
+# One encoder for every row: json.dumps with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"), ensure_ascii=False)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 class StatesMixin:

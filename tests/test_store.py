@@ -285,3 +285,12 @@ def test_state_write_throughput(tmp_path: Path) -> None:
         assert len(store.load_states()) == 500
         assert store.query("SELECT count(*) FROM history")[0][0] == n
     assert rate > 2_000
+
+
+def test_history_days_zero_keeps_no_history(tmp_path) -> None:
+    with Store(tmp_path / "hub.db", history_days=0) as store:
+        store.save_state("light.a", {"state": "on"})
+        store.add_history("light.a", {"state": "on"})
+        assert store.flush()
+        assert store.history("light.a") == []
+        assert store.load_states()["light.a"]["state"] == {"state": "on"}

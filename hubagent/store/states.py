@@ -95,7 +95,9 @@ class StatesMixin:
         return ok
 
     def add_history(self, entity_id: str, state: dict[str, Any], ts: float | None = None) -> None:
-        """Buffer one history row (written with the next flush)."""
+        """Buffer one history row (written with the next flush); none with `history_days` 0."""
+        if self.history_days <= 0:
+            return  # history off: the cheapest ingest (writing history is most of its cost)
         # Encoded at flush, like states: a copy here is far cheaper than JSON per message.
         with self._buf_lock:
             self._history_buf.append((entity_id, dict(state), time.time() if ts is None else ts))

@@ -110,6 +110,7 @@ class Hub:
         )
         self.started_at: float | None = None
         self._stopping = False
+        self._ha_stop = threading.Event()  # ends the Home Assistant bridge's refresh loop
 
     def _student(self, cfg: Config) -> Any:
         if not cfg.llm.student:
@@ -133,15 +134,6 @@ class Hub:
         except HomeAssistantError as exc:
             log.error("Home Assistant bridge off: %s", exc)
             return None
-
-    def _import_ha(self) -> None:
-        from hubagent.interfaces.homeassistant import HomeAssistantError
-
-        try:
-            count = self.ha.import_entities()
-            log.info("imported %d entities from Home Assistant", count)
-        except HomeAssistantError as exc:
-            log.error("Home Assistant import failed: %s", exc)
 
     # -- MQTT plumbing -----------------------------------------------------------------
     def _subscribe(self, topic: str) -> None:
@@ -206,13 +198,17 @@ class Hub:
         self.started_at = time.time()
         connected = self.mqtt.wait_connected(wait) if wait else self.mqtt.connected
         if self.ha is not None:
-            threading.Thread(target=self._import_ha, name="ha-import", daemon=True).start()
+            refresh = self.cfg.homeassistant.refresh_s
+            threading.Thread(
+                target=self.ha.follow, args=(self._ha_stop, refresh), name="ha-bridge", daemon=True
+            ).start()
         if self.automations is not None:
             self.automations.start()
         return connected
 
     def stop(self) -> None:
         self._stopping = True
+        self._ha_stop.set()
         if self.automations is not None:
             self.automations.stop()
         self.mqtt.stop()

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -159,12 +160,12 @@ def test_state_to_entity_capabilities_and_state() -> None:
 class RecordedHomeAssistant:
     """Replays the recorded responses; logs every service call it receives."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.fail_templates = False
         self.states_file = "recorded_states.json"
         self.template_file = "recorded_template_registry.txt"
-        self.port = 0
+        self.port = port
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -214,7 +215,7 @@ class RecordedHomeAssistant:
         app.router.add_post("/api/services/{domain}/{service}", self._service)
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         self._loop.run_until_complete(site.start())
         self.port = site._server.sockets[0].getsockname()[1]
         self._ready.set()
@@ -511,3 +512,38 @@ def test_real_ha_execute(real_ha: argparse.Namespace) -> None:
     # HA refuses an out-of-range value with 400; the bridge turns it into one clear error.
     with pytest.raises(ha.HomeAssistantError, match="climate.set_hvac_mode failed"):
         bridge.execute(Action("climate.hvac", "set_hvac_mode", {"hvac_mode": "warp_speed"}))
+
+
+def test_follow_imports_when_ha_comes_up_and_keeps_states_current() -> None:
+    import socket as socketlib
+
+    # A port nobody listens on yet: Home Assistant is still starting.
+    with socketlib.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    registry = Registry()
+    bridge = ha.HomeAssistantBridge(_cfg(f"http://127.0.0.1:{port}", timeout_s=2.0), registry)
+    stop = threading.Event()
+    worker = threading.Thread(target=bridge.follow, args=(stop, 0.5), daemon=True)
+    worker.start()
+    time.sleep(1.5)
+    assert len(registry) == 0  # nothing to import yet, and no crash
+    server = RecordedHomeAssistant(port).start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and registry.get("cover.bedroom_blinds") is None:
+            time.sleep(0.1)
+        assert registry.get("cover.bedroom_blinds") is not None, "imported once HA answered"
+        # A change made elsewhere is corrected from HA's states within a refresh period.
+        registry.update_state("cover.bedroom_blinds", {"position": 90})
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (
+            registry.get("cover.bedroom_blinds").state["position"] != 40
+        ):
+            time.sleep(0.1)
+        assert registry.get("cover.bedroom_blinds").state["position"] == 40
+    finally:
+        stop.set()
+        worker.join(5)
+        server.stop()
+    assert not worker.is_alive()

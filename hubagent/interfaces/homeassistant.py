@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from http import HTTPMethod
 from typing import Any
@@ -215,11 +216,37 @@ class HomeAssistantBridge:
         log.info("imported %d entities from Home Assistant at %s", count, self.url)
         return count
 
+    def follow(self, stop: threading.Event, refresh_s: float = 5.0) -> None:
+        """Import HA's entities (retrying while HA is not up yet), then keep their states
+        current by re-reading them every `refresh_s` seconds until `stop` is set. Each
+        outage is logged once, and once when it ends."""
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                self.import_entities()
+                break
+            except HomeAssistantError as exc:
+                log.warning("Home Assistant import failed, retrying in %.0f s: %s", delay, exc)
+            stop.wait(delay)
+            delay = min(delay * 2, 60.0)
+        failing = False
+        while not stop.wait(max(refresh_s, 0.5)):
+            try:
+                self.refresh_states()
+            except HomeAssistantError as exc:
+                if not failing:
+                    log.warning("Home Assistant states not refreshed (retrying): %s", exc)
+                failing = True
+                continue
+            if failing:
+                log.info("Home Assistant reachable again; states refreshed")
+            failing = False
+
     def refresh_states(self) -> int:
         """Re-read `/api/states` into the registry's HA entities; returns how many changed.
 
-        Polling fallback for state changes made outside hubagent (HA's WebSocket
-        `state_changed` subscription would be the push version).
+        Polling (`follow`) keeps states made outside hubagent current; HA's WebSocket
+        `state_changed` subscription would be the push version.
         """
         states = self._call("GET /api/states", self.client.request, "states")
         changed = 0

@@ -9,7 +9,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from hubagent.automations.schema import Automation
+from hubagent.automations.model import Automation
 from hubagent.store.db import AuditEntry
 from hubagent.types import Action, MqttMessage
 

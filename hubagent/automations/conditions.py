@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hubagent.automations.schema import WEEKDAYS, Condition
+from hubagent.automations.model import WEEKDAYS, Condition
 from hubagent.automations.triggers import numeric_holds, value_in
 from hubagent.home.registry import Registry
 

@@ -52,13 +52,9 @@ import paho.mqtt.client as mqtt
 from hubagent.automations.actions import CHANNEL, StepRunner
 from hubagent.automations.conditions import check_all
 from hubagent.automations.files import load_all, scan
+from hubagent.automations.model import Automation, AutomationError, Trigger
 from hubagent.automations.schedule import due_clock_triggers
-from hubagent.automations.schema import (
-    DEFAULT_NOTIFY_TOPICS,
-    Automation,
-    AutomationError,
-    Trigger,
-)
+from hubagent.automations.schema import DEFAULT_NOTIFY_TOPICS
 from hubagent.automations.triggers import (
     numeric_change_fires,
     numeric_holds,

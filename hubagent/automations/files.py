@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from hubagent.automations.schema import Automation, AutomationError, load_file
+from hubagent.automations.model import Automation, AutomationError
+from hubagent.automations.schema import load_file
 
 
 def scan(directory: Path) -> dict[Path, tuple[int, int]]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from hubagent.automations.schema import Automation
+from hubagent.automations.model import Automation
 from hubagent.automations.triggers import crossed
 
 

@@ -8,36 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from hubagent.automations.model import (
-    ACTION_KINDS,
-    CONDITION_TYPES,
-    TRIGGER_TYPES,
-    WEEKDAYS,
-    Automation,
-    AutomationError,
-    Condition,
-    Step,
-    Trigger,
-)
+from hubagent.automations.model import Automation, AutomationError
 from hubagent.automations.validation import Checker
 from hubagent.automations.yamlfile import Loader, line_of
-
-# The model lives in model.py and validation in validation.py; callers import from here.
-__all__ = [
-    "ACTION_KINDS",
-    "CONDITION_TYPES",
-    "DEFAULT_NOTIFY_TOPICS",
-    "TRIGGER_TYPES",
-    "WEEKDAYS",
-    "Automation",
-    "AutomationError",
-    "Condition",
-    "LoadResult",
-    "Step",
-    "Trigger",
-    "load_file",
-    "load_text",
-]
 
 DEFAULT_NOTIFY_TOPICS = ("hubagent/#",)
 

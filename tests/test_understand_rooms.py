@@ -284,3 +284,34 @@ def test_brighter_without_an_amount_is_a_tenth_of_the_range() -> None:
     assert u.understand("make the kitchen ceiling light brighter").actions == [
         Action("light.ceiling", "set_brightness", {"brightness": 60})
     ]
+
+
+def test_everything_in_a_room_means_what_simply_switches() -> None:
+    registry = _kitchen()
+    registry.upsert(Entity("lock.kitchen_door", "Kitchen door", area="kitchen"))
+    u = LlmUnderstander(registry, None)
+    actions = u.understand("turn off everything in the kitchen").actions
+    assert sorted(a.entity for a in actions) == ["light.cabinet", "light.ceiling", "switch.coffee"]
+    assert {a.action for a in actions} == {"turn_off"}  # never the lock
+    # Without a room it is too broad to guess.
+    assert u.understand("turn off everything").steps[0].error == "unknown_device"
+
+
+def test_turn_x_on_in_a_room_and_degrees_mean_temperature() -> None:
+    registry = _two_rooms()
+    registry.upsert(
+        Entity(
+            "cover.guest_blinds",
+            "Blinds",
+            area="guest",
+            attributes={"position": {"min": 0, "max": 100}},
+            state={"state": "open", "position": 50},
+        )
+    )
+    u = LlmUnderstander(registry, None)
+    assert u.understand("turn the humidifier on in the guest bedroom").actions == [
+        Action("humidifier.guest", "turn_on")
+    ]
+    assert u.understand("set the guest bedroom to 21 degrees").actions == [
+        Action("climate.guest_ac", "set_temperature", {"temperature": 21})
+    ]

@@ -184,7 +184,7 @@ class StudentPath:
     def _step(
         self, command: str, area: str | None, pred: Prediction
     ) -> tuple[Step, str | None] | None:
-        from hubagent.understand import cues, llm
+        from hubagent.understand import cues, wording
 
         if pred.action is None:
             return None
@@ -203,8 +203,8 @@ class StudentPath:
         known = {k for e in self.registry.all() for k in e.attributes}
         if cues.attribute_missing(entity, command, known):
             return None  # the LLM path gives the precise unknown_attribute refusal
-        verb = llm._cue_verb(command, entity, known) or pred.action.action
+        verb = wording.cue_verb(command, entity, known) or pred.action.action
         if verb == "get_state":
-            return Step(command), llm._answer(entity, command, known)
+            return Step(command), wording.answer(entity, command, known)
         step = self._rules._act(command, entity, verb, known)
         return None if step.error else (step, None)

@@ -9,22 +9,21 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from hubagent.home.registry import Registry
 from hubagent.types import VERB_CAPABILITY, Action, Entity, Step, Understanding
-from hubagent.understand import cues, values
+from hubagent.understand import cues, values, wording
 from hubagent.understand.cleaning import clean_area_step
 from hubagent.understand.prompt import build_prefix, build_prompt
 from hubagent.understand.runtime import Completion, Runtime
 from hubagent.understand.schema import parse_step, step_grammar, step_schema
 from hubagent.understand.split import split_steps
+from hubagent.understand.whole_room import whole_room_step
 
 log = logging.getLogger(__name__)
 
 ATTRIBUTE_VERB = {a: v for v, a in VERB_CAPABILITY.items()}
 _ARG_NAME = {"set_color": "color", "select_option": "option", "set_value": "value"}
-_QUESTION_WORDS = ("what", "whats", "how", "is", "are", "which", "does", "do")
 
 
 @dataclass
@@ -153,6 +152,10 @@ class LlmUnderstander:
 
             best = max(strength(e) for e in owners)
             owners = [e for e in owners if strength(e) == best]
+            # "set the living room to 21 degrees": degrees are a temperature before a position.
+            warm = [e for e in owners if "temperature" in e.attributes]
+            if len(warm) == 1 and "degree" in cues.words(command):
+                owners = warm
         return owners
 
     def _why_none(self, command: str, area: str | None) -> str:
@@ -177,9 +180,11 @@ class LlmUnderstander:
     def _step(
         self, command: str, area: str | None, previous: Entity | None = None
     ) -> tuple[Step, str | None]:
-        cleaning = clean_area_step(self.registry, command, area)
-        if cleaning is not None:
-            return cleaning, None
+        special = clean_area_step(self.registry, command, area) or whole_room_step(
+            self.registry, command, area
+        )
+        if special is not None:
+            return special, None
         candidates = self._candidates(command, area)
         if not candidates and previous is not None and _refers_back(command):
             candidates = [previous]  # "turn off the lamp and turn it on again"
@@ -195,17 +200,17 @@ class LlmUnderstander:
         # "the lights in the kitchen": every one of them, with one verb.
         plural = len(candidates) > 1 and cues.plural_of_all(command, candidates, self.registry)
         if plural:
-            verbs = {_cue_verb(command, e, known) for e in candidates}
+            verbs = {wording.cue_verb(command, e, known) for e in candidates}
             if len(verbs) == 1 and (verb := verbs.pop()) not in (None, "get_state"):
                 return self._act_on_all(command, candidates, verb, known), None
-        sure = _cue_verb(command, candidates[0], known) if len(candidates) == 1 else None
+        sure = wording.cue_verb(command, candidates[0], known) if len(candidates) == 1 else None
         if sure is not None and not self.always_ask:
             # Registry and wording already decide entity and verb: no model call needed.
             text = json.dumps({"e": candidates[0].entity_id, "a": sure})
         elif self.runtime is None:  # no model: first named entity, verb by wording
             first = candidates[0]
             text = json.dumps(
-                {"e": first.entity_id, "a": _cue_verb(command, first, known) or "set"}
+                {"e": first.entity_id, "a": wording.cue_verb(command, first, known) or "set"}
             )
         else:
             text = self._ask(command, candidates)
@@ -218,9 +223,9 @@ class LlmUnderstander:
             detail = f"{entity.entity_id} has no {missing}"
             return Step(command, error="unknown_attribute", detail=detail), None
         # Unambiguous wording wins over the model's verb ("turn on" is turn_on).
-        verb = _cue_verb(command, entity, known) or choice.verb or ""
+        verb = wording.cue_verb(command, entity, known) or choice.verb or ""
         if verb == "get_state":
-            return Step(command), _answer(entity, command, known)
+            return Step(command), wording.answer(entity, command, known)
         if plural:
             return self._act_on_all(command, candidates, verb, known), None
         return self._act(command, entity, verb, known), None
@@ -252,7 +257,11 @@ class LlmUnderstander:
         ]
         cue = values.read_value(command)
         attr = VERB_CAPABILITY.get(verb)
-        if named and (attr not in named) and (verb == "set" or attr or _has_value(cue)):
+        if (
+            named
+            and (attr not in named)
+            and (verb == "set" or attr or wording.has_value(cue))
+        ):
             attr = named[0]  # the command names the attribute: trust the text
         elif verb == "set" and not attr:
             attr = named[0] if named else None
@@ -269,7 +278,7 @@ class LlmUnderstander:
                         if values.option_in_text(command, o) is not None
                     ),
                     None,
-                ) or _primary_attribute(entity)
+                ) or wording.primary_attribute(entity)
         if attr is None:
             if verb in entity.verbs and verb != "set":
                 return Step(command, [Action(entity.entity_id, verb)])
@@ -277,7 +286,7 @@ class LlmUnderstander:
         if attr not in entity.attributes:
             return Step(command, error="unknown_attribute", detail=f"no {attr}")
         try:
-            value = _value(cue, command, entity, attr)
+            value = wording.value_for(cue, command, entity, attr)
         except values.OutOfRange as exc:
             return Step(command, error="out_of_range", detail=f"{entity.entity_id} {attr}: {exc}")
         if value is None:
@@ -290,46 +299,6 @@ class LlmUnderstander:
                 command, [Action(entity.entity_id, "set", {"attribute": attr, "value": value})]
             )
         return Step(command, [Action(entity.entity_id, verb, {_ARG_NAME.get(verb, attr): value})])
-
-
-_PRIMARY = {
-    "light": ("brightness",),
-    "climate": ("temperature",),
-    "cover": ("position",),
-    "valve": ("position",),
-    "media_player": ("volume",),
-    "fan": ("percentage",),
-    "humidifier": ("humidity",),
-    "number": ("value",),
-}
-_KEYWORD_VERBS = (
-    ("turn on", "turn_on"), ("switch on", "turn_on"), ("turn off", "turn_off"),
-    ("switch off", "turn_off"), ("open", "open"), ("close", "close"), ("shut", "close"),
-    ("pause", "pause"), ("play", "play"), ("stop", "stop"), ("start", "start"),
-    ("lock", "lock"), ("unlock", "unlock"), ("pack", "press"), ("press", "press"),
-    ("charge", "return_to_base"), ("dock", "return_to_base"), ("dock", "dock"),
-    ("send home", "return_to_base"), ("mow", "start_mowing"),
-)  # fmt: skip
-
-
-def _cue_verb(command: str, entity: Entity, known: set[str]) -> str | None:
-    """The verb the wording makes certain for this entity, or None to ask the model."""
-    if _is_question(command):
-        return "get_state"
-    named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
-    options = [o for spec in entity.attributes.values() for o in spec.get("options") or []]
-    cue = values.read_value(command)
-    if named or _has_value(cue) or values.option_in_text(command, options) is not None:
-        return "set"
-    tw = [w for w in cues.words(command) if w not in ("it", "them")]  # "turn it on"
-    if tw and tw[0] in ("turn", "switch") and tw[-1] in ("on", "off"):
-        tw = [tw[0], tw[-1]]  # "switch the kitchen lights off"
-    for phrase, verb in _KEYWORD_VERBS:
-        if cues.contains(tw, phrase) and verb in entity.verbs:
-            return verb
-    if cue.relative and _primary_attribute(entity):
-        return "set"  # "raise the blinds", "turn the heat up": one step
-    return None
 
 
 def _shared_room(rooms: list[list[str]], i: int) -> str | None:
@@ -348,44 +317,5 @@ def _refers_back(command: str) -> bool:
     return any(w in ("it", "its", "them", "again") for w in cues.words(command))
 
 
-def _primary_attribute(entity: Entity) -> str | None:
-    """The attribute a bare value refers to ("set the AC to 22" means temperature)."""
-    for attr in _PRIMARY.get(entity.domain, ()):
-        if attr in entity.attributes:
-            return attr
-    numeric = [a for a, spec in entity.attributes.items() if "options" not in spec]
-    return numeric[0] if len(numeric) == 1 else None
-
-
 def _named(entity: Entity, registry: Registry, command: str) -> bool:
     return cues.grounded(entity, registry, command)
-
-
-def _is_question(command: str) -> bool:
-    first = command.strip().split(" ", 1)[0].lower()
-    return command.strip().endswith("?") or first in _QUESTION_WORDS
-
-
-def _has_value(cue: values.ValueCue) -> bool:
-    return cue.number is not None or cue.extreme is not None
-
-
-def _value(cue: values.ValueCue, command: str, entity: Entity, attr: str) -> Any:
-    spec = entity.attributes.get(attr) or {}
-    current = entity.state.get(attr)
-    if spec.get("options"):
-        return values.resolve_option(cue, command, spec, current)
-    if attr in ("color", "rgb_color"):
-        colour = values.option_in_text(command, list(values.COLORS))
-        return list(values.COLORS[colour]) if colour else None
-    number = values.resolve_number(cue, spec, current)
-    if number is None:
-        return None
-    return int(number) if float(number).is_integer() else number
-
-
-def _answer(entity: Entity, command: str, known: set[str]) -> str:
-    named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
-    if named:
-        return f"{entity.name} {named[0].replace('_', ' ')} is {entity.state.get(named[0])}"
-    return f"{entity.name} is {entity.state.get('state', 'unknown')}"

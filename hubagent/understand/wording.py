@@ -1,0 +1,98 @@
+"""What the wording of one command makes certain: the verb, the attribute a bare value
+means, and the value itself (from `understand.values`), checked against one entity.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hubagent.types import Entity
+from hubagent.understand import cues, values
+
+_QUESTION_WORDS = ("what", "whats", "how", "is", "are", "which", "does", "do")
+
+_PRIMARY = {
+    "light": ("brightness",),
+    "climate": ("temperature",),
+    "cover": ("position",),
+    "valve": ("position",),
+    "media_player": ("volume",),
+    "fan": ("percentage",),
+    "humidifier": ("humidity",),
+    "number": ("value",),
+}
+_KEYWORD_VERBS = (
+    ("turn on", "turn_on"), ("switch on", "turn_on"), ("turn off", "turn_off"),
+    ("switch off", "turn_off"), ("open", "open"), ("close", "close"), ("shut", "close"),
+    ("pause", "pause"), ("play", "play"), ("stop", "stop"), ("start", "start"),
+    ("lock", "lock"), ("unlock", "unlock"), ("pack", "press"), ("press", "press"),
+    ("charge", "return_to_base"), ("dock", "return_to_base"), ("dock", "dock"),
+    ("send home", "return_to_base"), ("mow", "start_mowing"),
+)  # fmt: skip
+
+
+def cue_verb(command: str, entity: Entity, known: set[str]) -> str | None:
+    """The verb the wording makes certain for this entity, or None to ask the model."""
+    if is_question(command):
+        return "get_state"
+    named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
+    options = [o for spec in entity.attributes.values() for o in spec.get("options") or []]
+    cue = values.read_value(command)
+    if named or has_value(cue) or values.option_in_text(command, options) is not None:
+        return "set"
+    tw = [w for w in cues.words(command) if w not in ("it", "them")]  # "turn it on"
+    split_on_off = _SPLIT_ON_OFF.search(" ".join(tw))
+    if split_on_off:
+        # "switch the kitchen lights off", "turn the fan on in the bedroom"
+        tw = ["turn", split_on_off.group(1)]
+    for phrase, verb in _KEYWORD_VERBS:
+        if cues.contains(tw, phrase) and verb in entity.verbs:
+            return verb
+    if cue.relative and primary_attribute(entity):
+        return "set"  # "raise the blinds", "turn the heat up": one step
+    return None
+
+
+# "turn the fan on in the bedroom": turn/switch, a few words, then on/off ending the command
+# or followed by a place.
+_SPLIT_ON_OFF = re.compile(r"^(?:turn|switch)\b(?:\s+\S+){1,5}?\s+(on|off)(?:\s+(?:in|at)\b.*)?$")
+
+
+def primary_attribute(entity: Entity) -> str | None:
+    """The attribute a bare value refers to ("set the AC to 22" means temperature)."""
+    for attr in _PRIMARY.get(entity.domain, ()):
+        if attr in entity.attributes:
+            return attr
+    numeric = [a for a, spec in entity.attributes.items() if "options" not in spec]
+    return numeric[0] if len(numeric) == 1 else None
+
+
+def is_question(command: str) -> bool:
+    first = command.strip().split(" ", 1)[0].lower()
+    return command.strip().endswith("?") or first in _QUESTION_WORDS
+
+
+def has_value(cue: values.ValueCue) -> bool:
+    return cue.number is not None or cue.extreme is not None
+
+
+def value_for(cue: values.ValueCue, command: str, entity: Entity, attr: str) -> Any:
+    spec = entity.attributes.get(attr) or {}
+    current = entity.state.get(attr)
+    if spec.get("options"):
+        return values.resolve_option(cue, command, spec, current)
+    if attr in ("color", "rgb_color"):
+        colour = values.option_in_text(command, list(values.COLORS))
+        return list(values.COLORS[colour]) if colour else None
+    number = values.resolve_number(cue, spec, current)
+    if number is None:
+        return None
+    return int(number) if float(number).is_integer() else number
+
+
+def answer(entity: Entity, command: str, known: set[str]) -> str:
+    named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
+    if named:
+        return f"{entity.name} {named[0].replace('_', ' ')} is {entity.state.get(named[0])}"
+    return f"{entity.name} is {entity.state.get('state', 'unknown')}"

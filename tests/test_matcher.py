@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hubagent.home.registry import Registry
@@ -247,3 +249,18 @@ def test_device_without_the_feature_is_an_unknown_attribute_step(home) -> None:
     assert got.actions == []
     assert got.steps[0].error == "unknown_attribute"
     assert "Bedroom lamp" in got.steps[0].detail
+
+
+def test_recognitions_are_remembered_until_names_change() -> None:
+    registry = _english_home()
+    matcher = LocalMatcher(registry, "en")
+    first = matcher.recognize("turn on the coffee maker")
+    assert first is not None and first.slots["name"] == "Coffee maker"
+    first.slots["name"] = "changed by a caller"  # callers get their own copy
+    again = matcher.recognize("turn on the coffee maker")
+    assert again is not None and again.slots["name"] == "Coffee maker"
+    # A renamed device: the remembered recognition must not survive the change.
+    entity = registry.get("switch.coffee_maker")
+    registry.upsert(replace(entity, name="Espresso machine"))
+    assert matcher.recognize("turn on the coffee maker") is None
+    assert matcher.recognize("turn on the espresso machine") is not None

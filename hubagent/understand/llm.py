@@ -257,11 +257,7 @@ class LlmUnderstander:
         ]
         cue = values.read_value(command)
         attr = VERB_CAPABILITY.get(verb)
-        if (
-            named
-            and (attr not in named)
-            and (verb == "set" or attr or wording.has_value(cue))
-        ):
+        if named and (attr not in named) and (verb == "set" or attr or wording.has_value(cue)):
             attr = named[0]  # the command names the attribute: trust the text
         elif verb == "set" and not attr:
             attr = named[0] if named else None

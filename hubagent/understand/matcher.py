@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hassil import SlotList, recognize_best
@@ -61,6 +62,10 @@ UNSUPPORTED_INTENTS = frozenset(
 )
 # What a refusal says when the devices exist but lack the feature.
 _CANNOT = {"HassVacuumCleanArea": "clean a single room"}
+# Recognitions remembered per (sentence, area) until the registry's names change: people
+# repeat their commands, and hassil takes several ms per sentence (HA's default agent keeps
+# such a cache too).
+_RECOGNIZED_MEMORY = 256
 _WARM_SENTENCE = {"en": "turn on the light", "zh-CN": "打开灯"}
 
 
@@ -85,6 +90,7 @@ class LocalMatcher:
         self._lock = threading.Lock()
         self._slot_lists: dict[str, SlotList] = {}
         self._version = -1
+        self._recognized: OrderedDict[tuple[str, str | None], Recognition | None] = OrderedDict()
         if warm:
             self.warm()
 
@@ -96,6 +102,7 @@ class LocalMatcher:
             with self._lock:
                 if version != self._version:
                     self._slot_lists = build_slot_lists(self.registry)
+                    self._recognized.clear()  # names changed: old recognitions may be wrong
                     self._version = version
                     log.debug("slot lists rebuilt for registry version %d", version)
         return self._slot_lists
@@ -126,11 +133,30 @@ class LocalMatcher:
         if not isinstance(text, str) or not text.strip():
             return None
         context_area = self._context_area(area)
+        slot_lists = self._lists()
+        version = self._version
+        key = (text.strip(), context_area)
+        with self._lock:
+            if key in self._recognized:
+                self._recognized.move_to_end(key)
+                found = self._recognized[key]
+                return None if found is None else replace(found, slots=dict(found.slots))
+        found = self._recognize(text, context_area, slot_lists)
+        with self._lock:
+            if self._version == version:  # not recognized against names since replaced
+                self._recognized[key] = found
+                if len(self._recognized) > _RECOGNIZED_MEMORY:
+                    self._recognized.popitem(last=False)
+        return None if found is None else replace(found, slots=dict(found.slots))
+
+    def _recognize(
+        self, text: str, context_area: str | None, slot_lists: dict[str, SlotList]
+    ) -> Recognition | None:
         try:
             result = recognize_best(
                 text.strip(),
                 self.data.intents,
-                slot_lists=self._lists(),
+                slot_lists=slot_lists,
                 intent_context={"area": context_area} if context_area else None,
                 best_slot_name="name",
                 language=self.language,

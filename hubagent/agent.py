@@ -57,6 +57,8 @@ class Reply:
 
 
 def _step_reason(step: Step) -> str:
+    if step.detail and step.detail.startswith("which one? "):  # ask, not "Not done"
+        return f"Which one: {step.detail.removeprefix('which one? ')}?"
     if step.detail and " " in step.detail.strip():  # already a phrase: "no light in Kitchen"
         detail = step.detail.strip().rstrip(".")
         return f"Not done: {detail} ('{step.text}')."

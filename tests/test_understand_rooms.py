@@ -133,8 +133,18 @@ def test_two_devices_with_a_fan_speed_in_one_room_ask_which_one() -> None:
     u = LlmUnderstander(_home(rooms_cleaning=False), None)
     (step,) = u.understand("set the fan speed to low in the kitchen").steps
     assert step.error == "unknown_device"
-    assert step.detail is not None and step.detail.startswith("which one?")
-    assert "climate.study_ac" in step.detail and "fan.kitchen_purifier" in step.detail
+    assert step.detail == "which one? Air conditioner (Kitchen) or Air purifier (Kitchen)"
+    from hubagent.agent import _step_reason
+
+    assert _step_reason(step) == "Which one: Air conditioner (Kitchen) or Air purifier (Kitchen)?"
+
+
+def test_a_lamp_by_name_before_a_light_that_is_a_lamp_by_synonym() -> None:
+    registry = _kitchen()
+    registry.upsert(Entity("light.desk", "Desk lamp", area="office"))
+    u = LlmUnderstander(registry, None)
+    # Both kitchen lights are "lamps" only as a synonym; the desk lamp is named one.
+    assert u.understand("turn on the lamp").actions == [Action("light.desk", "turn_on")]
 
 
 def test_a_name_or_alias_beats_an_object_id() -> None:

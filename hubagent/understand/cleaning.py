@@ -31,8 +31,7 @@ def clean_area_step(registry: Registry, command: str, area: str | None) -> Step 
     if len(pick) > 1 and area:
         pick = [e for e in pick if e.area == area] or pick  # the one near the speaker
     if len(pick) > 1:
-        ids = ", ".join(e.entity_id for e in pick[:5])
-        return Step(command, error="unknown_device", detail=f"which one? {ids}")
+        return Step(command, error="unknown_device", detail=cues.which_one(registry, pick))
     vacuum = pick[0]
     if "cleaning_area" not in vacuum.attributes:
         detail = f"{vacuum.name} cannot clean a single room"

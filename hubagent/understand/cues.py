@@ -124,8 +124,9 @@ def unknown_area(registry: Registry, text: str) -> str | None:
     return None
 
 
-def device_words(entity: Entity, registry: Registry) -> list[str]:
-    """The names a command may use for this entity (its name without the area, aliases)."""
+def device_words(entity: Entity, registry: Registry, synonyms: bool = True) -> list[str]:
+    """The names a command may use for this entity (its name without the area, aliases and,
+    with `synonyms`, the other words for its kind: a light is also a lamp)."""
     area = registry.area(entity.area)
     area_words = set(words(area.name)) | set(words(area.id)) if area else set()
     own = [w for w in words(entity.name) if w not in area_words]
@@ -133,7 +134,7 @@ def device_words(entity: Entity, registry: Registry) -> list[str]:
     if own:
         names.append(own[-1]) if len(own) > 1 and entity.domain == "light" else None
     names += list(entity.aliases)
-    for base, syns in DEVICE_SYNONYMS.items():
+    for base, syns in DEVICE_SYNONYMS.items() if synonyms else ():
         # "Robot vacuum" is also "the vacuum": a name in a synonym group gets the group.
         if " ".join(own) in {" ".join(words(n)) for n in (base, *syns)}:
             names += [base, *syns]
@@ -150,6 +151,20 @@ def without_attribute_phrases(text: str) -> str:
     return low
 
 
+def which_one(registry: Registry, entities: list[Entity], most: int = 5) -> str:
+    """ "which one? Desk lamp (Office), Floor lamp (Living room) or ...": the question a
+    request that fits several devices gets, in the names people use."""
+    labels = []
+    for e in entities[:most]:
+        area = registry.area(e.area)
+        labels.append(f"{e.name} ({area.name})" if area and area.name not in e.name else e.name)
+    more = len(entities) - most
+    if more > 0:
+        labels.append(f"{more} more")
+    listed = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
+    return f"which one? {listed}"
+
+
 def names_device(entity: Entity, registry: Registry, text: str) -> bool:
     """Does the command use one of this entity's device words (wherever it is)?"""
     tw = words(without_attribute_phrases(text))
@@ -164,12 +179,19 @@ def grounded(entity: Entity, registry: Registry, text: str) -> bool:
     return not areas or entity.area in areas
 
 
-def name_match_length(entity: Entity, registry: Registry, text: str) -> int:
+def name_match_length(entity: Entity, registry: Registry, text: str) -> float:
     """Words in the longest of the entity's device words found in `text` (0: none):
-    "the floor lamp" names the Floor lamp (2) more precisely than any other lamp (1)."""
+    "the floor lamp" names the Floor lamp (2) more precisely than any other lamp (1), and
+    "the lamp" names the Desk lamp (1) before a light that is a lamp only as a synonym (0.5)."""
     tw = words(without_attribute_phrases(text))
+    own = set(device_words(entity, registry, synonyms=False))
     return max(
-        (len(words(n)) for n in device_words(entity, registry) if contains(tw, n)), default=0
+        (
+            len(words(n)) - (0 if n in own else 0.5)
+            for n in device_words(entity, registry)
+            if contains(tw, n)
+        ),
+        default=0,
     )
 
 

@@ -165,7 +165,7 @@ class LlmUnderstander:
             pool = [e for e in self.registry.all() if e.area in areas]
             tied = self._attribute_owners(command, pool)
             if len(tied) > 1:
-                return "which one? " + ", ".join(e.entity_id for e in tied[:5])
+                return cues.which_one(self.registry, tied)
         return "no such device here"
 
     def _names_a_device(self, command: str) -> bool:
@@ -193,8 +193,8 @@ class LlmUnderstander:
         places = {e.area for e in candidates if e.area}
         if len(places) > 1 and not cues.mentioned_areas(self.registry, command):
             # Same kind of device in several rooms and no room named: asking beats guessing.
-            ids = ", ".join(e.entity_id for e in candidates[:5])
-            return Step(command, error="unknown_device", detail=f"which one? {ids}"), None
+            detail = cues.which_one(self.registry, candidates)
+            return Step(command, error="unknown_device", detail=detail), None
         by_id = {e.entity_id: e for e in candidates}
         known = {k for e in self.registry.all() for k in e.attributes}
         # "the lights in the kitchen": every one of them, with one verb.
@@ -220,7 +220,7 @@ class LlmUnderstander:
         entity = by_id[choice.entity]
         missing = cues.attribute_missing(entity, command, known)
         if missing:
-            detail = f"{entity.entity_id} has no {missing}"
+            detail = f"{entity.name} has no {missing.replace('_', ' ')}"
             return Step(command, error="unknown_attribute", detail=detail), None
         # Unambiguous wording wins over the model's verb ("turn on" is turn_on).
         verb = wording.cue_verb(command, entity, known) or choice.verb or ""
@@ -284,7 +284,11 @@ class LlmUnderstander:
         try:
             value = wording.value_for(cue, command, entity, attr)
         except values.OutOfRange as exc:
-            return Step(command, error="out_of_range", detail=f"{entity.entity_id} {attr}: {exc}")
+            return Step(
+                command,
+                error="out_of_range",
+                detail=f"{entity.name} {attr.replace('_', ' ')}: {exc}",
+            )
         if value is None:
             return Step(command, error="out_of_range", detail=f"no value for {attr}")
         verb = ATTRIBUTE_VERB.get(attr, "set")

@@ -96,8 +96,10 @@ class Agent:
         requester: str = "local",
         channel: str = "cli",
         area: str | None = None,
+        only: frozenset[str] | None = None,
     ) -> Reply:
-        """Understand `text` and act on it within policy; never raises for bad input."""
+        """Understand `text` and act on it within policy; never raises for bad input. With
+        `only`, the request is about those entities alone (an answer to "which one?")."""
         text = (text or "").strip()
         if not text:
             return Reply(reply_text(Outcome(), self.language))
@@ -108,7 +110,7 @@ class Agent:
             if confirmed.reason:  # "no", or a "yes" too late: say so; else a new request
                 return Reply(confirmed.reason)
         try:
-            understanding = self.cascade.understand(text, area)
+            understanding = self.cascade.understand(text, area, only)
         except Exception:  # noqa: BLE001 - the hub keeps answering whatever one request does
             log.exception("understanding failed for %r", text)
             return Reply("Sorry, something went wrong understanding that.")

@@ -80,6 +80,10 @@ class Conversations:
             reply = self.agent.handle(text, requester=requester, channel=channel, area=area)
         if reply.actions:
             self._remember(conversation_id, text, reply.actions, area)
+        elif (question := _which_one(reply)) is not None and self.store is not None:
+            # Remember the question so "the desk lamp" / "the one in the office" answers it.
+            data = {"text": text, "question": question, "area": area, "updated": time.time()}
+            self.store.set_context(conversation_id, data)
         return reply, conversation_id
 
     # -- context --------------------------------------------------------------------------
@@ -119,12 +123,35 @@ class Conversations:
         area: str | None,
     ) -> Reply | None:
         said = _clean(text)
+        if context.get("question"):
+            return self._answer_question(said, context, requester, channel)
         new_area = self._area_follow_up(said)
         if new_area is not None:
             return self._repeat_in_area(context, new_area, requester, channel)
         if _PRONOUN.search(said):
             return self._same_targets(text, said, context, requester, channel, area)
         return None
+
+    def _answer_question(
+        self, said: str, context: dict[str, Any], requester: str, channel: str
+    ) -> Reply | None:
+        """The last request again, about the choices of its "which one?" that `said` names
+        (by device or by room); None when it names none of them (a new request)."""
+        from hubagent.understand import cues
+
+        registry = self.agent.registry
+        question = str(context["question"])
+        rooms = cues.mentioned_areas(registry, said)
+        offered = [e for e in registry.all() if e.name in question]
+        named = [e for e in offered if cues.names_device(e, registry, said)]
+        if rooms:
+            named = [e for e in (named or offered) if e.area in rooms]
+        if not named:
+            return None
+        only = frozenset(e.entity_id for e in named)
+        return self.agent.handle(
+            str(context["text"]), requester=requester, channel=channel, only=only
+        )
 
     def _area_follow_up(self, said: str) -> Area | None:
         match = _AREA_FOLLOWUP.match(said)
@@ -209,6 +236,14 @@ class Conversations:
             latency_ms=understanding.latency_ms,
         )
         return reply
+
+
+def _which_one(reply: Reply) -> str | None:
+    """The "which one? ..." question of a reply that asked one."""
+    steps = reply.understanding.steps if reply.understanding else []
+    if len(steps) == 1 and (steps[0].detail or "").startswith("which one? "):
+        return steps[0].detail
+    return None
 
 
 def _actions(context: dict[str, Any]) -> list[Action]:

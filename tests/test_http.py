@@ -180,6 +180,37 @@ def test_conversation_follow_ups_use_the_conversation_id(served, sim: Simulator)
     assert status == 200 and alone["actions"] == []
 
 
+def test_which_one_is_asked_and_the_answer_acts(served, sim: Simulator) -> None:
+    status, asked = call(served, "POST", "/api/conversation", body={"text": "turn on the lamp"})
+    assert status == 200 and asked["actions"] == []
+    assert asked["reply"].startswith("Which one: ") and "Desk lamp (Office)" in asked["reply"]
+    cid = asked["conversation_id"]
+    status, answered = call(
+        served,
+        "POST",
+        "/api/conversation",
+        body={"text": "the one in the office", "conversation_id": cid},
+    )
+    assert status == 200
+    assert [(a["entity"], a["action"]) for a in answered["actions"]] == [
+        ("light.desk_lamp", "turn_on")
+    ]
+    wait_for(lambda: sim.device("light.desk_lamp").ha_state().get("state") == "on")
+    # An answer naming none of the choices is a new request, not a guess among them.
+    status, again = call(served, "POST", "/api/conversation", body={"text": "turn on the lamp"})
+    assert again["reply"].startswith("Which one: ")
+    status, other = call(
+        served,
+        "POST",
+        "/api/conversation",
+        body={"text": "turn off the coffee machine", "conversation_id": again["conversation_id"]},
+    )
+    assert status == 200
+    assert [(a["entity"], a["action"]) for a in other["actions"]] == [
+        ("switch.coffee_machine", "turn_off")
+    ]
+
+
 def test_entities_listing(served) -> None:
     status, entities = call(served, "GET", "/api/entities")
     assert status == 200

@@ -37,9 +37,16 @@ class Cascade:
         self.understander = understander
         self.student = student
 
-    def understand(self, text: str, area: str | None = None) -> Understanding:
-        """Steps with Actions or a precise error, or an answer for a question."""
+    def understand(
+        self, text: str, area: str | None = None, only: frozenset[str] | None = None
+    ) -> Understanding:
+        """Steps with Actions or a precise error, or an answer for a question; with `only`,
+        about those entities alone (the understander decides)."""
         t0 = time.perf_counter()
+        if only is not None and self.understander is not None:
+            result = self.understander.understand(text, area, only=only)
+            result.latency_ms = (time.perf_counter() - t0) * 1000
+            return result
         result = self._local(text, area)
         if result is None and self.student is not None:
             result = self.student.understand(text, area)

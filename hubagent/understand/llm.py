@@ -71,8 +71,11 @@ class LlmUnderstander:
             self._version = self.registry.version
         return self._prefix
 
-    def understand(self, text: str, area: str | None = None) -> Understanding:
-        """Steps with Actions or a precise error for each command in `text`."""
+    def understand(
+        self, text: str, area: str | None = None, only: frozenset[str] | None = None
+    ) -> Understanding:
+        """Steps with Actions or a precise error for each command in `text`; with `only`,
+        among those entities alone (the answer to "which one?")."""
         t0 = time.perf_counter()
         calls_before = self.stats.calls
         steps: list[Step] = []
@@ -84,7 +87,7 @@ class LlmUnderstander:
             self.stats.steps += 1
             try:
                 here = _shared_room(rooms, i) or area
-                step, answer = self._step(command, here, previous)
+                step, answer = self._step(command, here, previous, only)
             except Exception as exc:  # noqa: BLE001 - one bad step never sinks the request
                 log.warning("LLM step failed for %r: %s", command, exc)
                 step, answer = Step(command, error="unknown_device", detail=str(exc)), None
@@ -178,7 +181,11 @@ class LlmUnderstander:
         )
 
     def _step(
-        self, command: str, area: str | None, previous: Entity | None = None
+        self,
+        command: str,
+        area: str | None,
+        previous: Entity | None = None,
+        only: frozenset[str] | None = None,
     ) -> tuple[Step, str | None]:
         special = clean_area_step(self.registry, command, area) or whole_room_step(
             self.registry, command, area
@@ -186,6 +193,12 @@ class LlmUnderstander:
         if special is not None:
             return special, None
         candidates = self._candidates(command, area)
+        if only is not None:
+            # The answer to "which one?": among the devices it names, the request's own.
+            candidates = [
+                e for e in candidates or self._candidates(command, None) if e.entity_id in only
+            ]
+            candidates = candidates or [e for e in self.registry.all() if e.entity_id in only]
         if not candidates and previous is not None and _refers_back(command):
             candidates = [previous]  # "turn off the lamp and turn it on again"
         if not candidates:

@@ -110,7 +110,8 @@ class Hub:
         )
         self.started_at: float | None = None
         self._stopping = False
-        self._ha_stop = threading.Event()  # ends the Home Assistant bridge's refresh loop
+        self._ha_stop = threading.Event()  # ends the Home Assistant bridge's follower
+        self._ha_follower: Any = None
 
     def _student(self, cfg: Config) -> Any:
         if not cfg.llm.student:
@@ -198,9 +199,11 @@ class Hub:
         self.started_at = time.time()
         connected = self.mqtt.wait_connected(wait) if wait else self.mqtt.connected
         if self.ha is not None:
-            refresh = self.cfg.homeassistant.refresh_s
+            from hubagent.interfaces.ha_follow import HaFollower
+
+            self._ha_follower = HaFollower(self.ha, self.cfg.homeassistant.refresh_s)
             threading.Thread(
-                target=self.ha.follow, args=(self._ha_stop, refresh), name="ha-bridge", daemon=True
+                target=self._ha_follower.run, args=(self._ha_stop,), name="ha-bridge", daemon=True
             ).start()
         if self.automations is not None:
             self.automations.start()
@@ -209,6 +212,8 @@ class Hub:
     def stop(self) -> None:
         self._stopping = True
         self._ha_stop.set()
+        if self._ha_follower is not None:
+            self._ha_follower.close()
         if self.automations is not None:
             self.automations.stop()
         self.mqtt.stop()

@@ -116,7 +116,7 @@ class HomeAssistantConfig:
     verify_ssl: bool = True
     import_domains: tuple[str, ...] = ()  # empty: every domain hubagent controls or reads
     timeout_s: float = 10.0
-    refresh_s: float = 5.0  # how often HA's states are re-read (changes made outside hubagent)
+    refresh_s: float = 5.0  # state polling period when HA's WebSocket events are unavailable
 
 
 @dataclass(frozen=True)

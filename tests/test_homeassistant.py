@@ -164,6 +164,8 @@ class RecordedHomeAssistant:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.fail_templates = False
         self.states_file = "recorded_states.json"
+        self.websocket = True  # HA's WebSocket API (protocol per HA's developer docs)
+        self._subscribers: list[tuple[web.WebSocketResponse, int]] = []
         self.template_file = "recorded_template_registry.txt"
         self.port = port
         self._loop = asyncio.new_event_loop()
@@ -206,9 +208,59 @@ class RecordedHomeAssistant:
             text = "[]"
         return web.Response(text=text, content_type="application/json")
 
+    async def _ws(self, request: web.Request) -> web.StreamResponse:
+        """HA's WebSocket handshake, the commands the bridge sends, and state_changed events.
+        Written from HA's WebSocket API documentation (no recording of it exists here)."""
+        if not self.websocket:
+            raise web.HTTPNotFound()
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "auth_required", "ha_version": "2025.4.4"})
+        auth = await ws.receive_json()
+        if auth.get("access_token") != TOKEN:
+            await ws.send_json({"type": "auth_invalid", "message": "Invalid access token"})
+            await ws.close()
+            return ws
+        await ws.send_json({"type": "auth_ok", "ha_version": "2025.4.4"})
+        results = {"config/entity_registry/get_entries": {}, "config/area_registry/list": []}
+        results["config/floor_registry/list"] = []
+        async for msg in ws:
+            if msg.type != web.WSMsgType.TEXT:
+                break
+            data = json.loads(msg.data)
+            if data.get("type") == "subscribe_events":
+                self._subscribers.append((ws, data["id"]))
+            result = results.get(data.get("type"))
+            await ws.send_json(
+                {"id": data["id"], "type": "result", "success": True, "result": result}
+            )
+        self._subscribers = [(w, i) for w, i in self._subscribers if w is not ws]
+        return ws
+
+    def push_state(self, new_state: dict[str, Any]) -> None:
+        """A `state_changed` event to every subscriber (as HA sends one)."""
+
+        async def send() -> None:
+            for ws, sub_id in list(self._subscribers):
+                event = {
+                    "event_type": "state_changed",
+                    "data": {"entity_id": new_state["entity_id"], "new_state": new_state},
+                    "origin": "LOCAL",
+                    "time_fired": "2026-11-29T10:00:00.000000+00:00",
+                    "context": None,
+                }
+                await ws.send_json({"id": sub_id, "type": "event", "event": event})
+
+        asyncio.run_coroutine_threadsafe(send(), self._loop).result(10)
+
+    @property
+    def subscribed(self) -> bool:
+        return bool(self._subscribers)
+
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
+        app.router.add_get("/api/websocket", self._ws)
         for path in ("/api/", "/api/states", "/api/config", "/api/services"):
             app.router.add_get(path, self._json)
         app.router.add_post("/api/template", self._template)
@@ -514,8 +566,17 @@ def test_real_ha_execute(real_ha: argparse.Namespace) -> None:
         bridge.execute(Action("climate.hvac", "set_hvac_mode", {"hvac_mode": "warp_speed"}))
 
 
-def test_follow_imports_when_ha_comes_up_and_keeps_states_current() -> None:
+def _wait_until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_follower_imports_when_ha_comes_up_then_follows_state_changes() -> None:
     import socket as socketlib
+
+    from hubagent.interfaces.ha_follow import HaFollower
 
     # A port nobody listens on yet: Home Assistant is still starting.
     with socketlib.socket() as probe:
@@ -523,27 +584,56 @@ def test_follow_imports_when_ha_comes_up_and_keeps_states_current() -> None:
         port = probe.getsockname()[1]
     registry = Registry()
     bridge = ha.HomeAssistantBridge(_cfg(f"http://127.0.0.1:{port}", timeout_s=2.0), registry)
+    follower = HaFollower(bridge, refresh_s=30.0)  # long: only pushed events can be this fast
     stop = threading.Event()
-    worker = threading.Thread(target=bridge.follow, args=(stop, 0.5), daemon=True)
+    worker = threading.Thread(target=follower.run, args=(stop,), daemon=True)
     worker.start()
     time.sleep(1.5)
     assert len(registry) == 0  # nothing to import yet, and no crash
     server = RecordedHomeAssistant(port).start()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and registry.get("cover.bedroom_blinds") is None:
-            time.sleep(0.1)
-        assert registry.get("cover.bedroom_blinds") is not None, "imported once HA answered"
-        # A change made elsewhere is corrected from HA's states within a refresh period.
-        registry.update_state("cover.bedroom_blinds", {"position": 90})
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and (
-            registry.get("cover.bedroom_blinds").state["position"] != 40
-        ):
-            time.sleep(0.1)
-        assert registry.get("cover.bedroom_blinds").state["position"] == 40
+        assert _wait_until(lambda: registry.get("cover.bedroom_blinds") is not None, 20)
+        assert _wait_until(lambda: follower.live and server.subscribed)
+        # A change made in HA's own UI arrives as a state_changed event, at once.
+        server.push_state(
+            {
+                "entity_id": "cover.bedroom_blinds",
+                "state": "open",
+                "attributes": {"current_position": 75, "supported_features": 15},
+            }
+        )
+        assert _wait_until(
+            lambda: registry.get("cover.bedroom_blinds").state.get("position") == 75, 5
+        )
+        server.push_state({"entity_id": "cover.bedroom_blinds", "state": "unavailable"})
+        assert _wait_until(lambda: not registry.get("cover.bedroom_blinds").available, 5)
     finally:
         stop.set()
+        follower.close()  # unblocks the WebSocket read
         worker.join(5)
         server.stop()
+    assert not worker.is_alive()
+
+
+def test_follower_polls_when_ha_has_no_websocket(recorded_ha: RecordedHomeAssistant) -> None:
+    from hubagent.interfaces.ha_follow import HaFollower
+
+    recorded_ha.websocket = False
+    registry = Registry()
+    bridge = ha.HomeAssistantBridge(_cfg(recorded_ha.url), registry)
+    follower = HaFollower(bridge, refresh_s=0.5)
+    stop = threading.Event()
+    worker = threading.Thread(target=follower.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        assert _wait_until(lambda: registry.get("cover.bedroom_blinds") is not None)
+        # A change made elsewhere is corrected from HA's states within a refresh period.
+        registry.update_state("cover.bedroom_blinds", {"position": 90})
+        assert _wait_until(lambda: registry.get("cover.bedroom_blinds").state["position"] == 40, 5)
+        assert not follower.live
+    finally:
+        stop.set()
+        follower.close()
+        worker.join(5)
+        recorded_ha.websocket = True
     assert not worker.is_alive()

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import sys
-import threading
 from dataclasses import dataclass
 from http import HTTPMethod
 from typing import Any
@@ -216,51 +215,30 @@ class HomeAssistantBridge:
         log.info("imported %d entities from Home Assistant at %s", count, self.url)
         return count
 
-    def follow(self, stop: threading.Event, refresh_s: float = 5.0) -> None:
-        """Import HA's entities (retrying while HA is not up yet), then keep their states
-        current by re-reading them every `refresh_s` seconds until `stop` is set. Each
-        outage is logged once, and once when it ends."""
-        delay = 1.0
-        while not stop.is_set():
-            try:
-                self.import_entities()
-                break
-            except HomeAssistantError as exc:
-                log.warning("Home Assistant import failed, retrying in %.0f s: %s", delay, exc)
-            stop.wait(delay)
-            delay = min(delay * 2, 60.0)
-        failing = False
-        while not stop.wait(max(refresh_s, 0.5)):
-            try:
-                self.refresh_states()
-            except HomeAssistantError as exc:
-                if not failing:
-                    log.warning("Home Assistant states not refreshed (retrying): %s", exc)
-                failing = True
-                continue
-            if failing:
-                log.info("Home Assistant reachable again; states refreshed")
-            failing = False
-
     def refresh_states(self) -> int:
         """Re-read `/api/states` into the registry's HA entities; returns how many changed.
 
-        Polling (`follow`) keeps states made outside hubagent current; HA's WebSocket
-        `state_changed` subscription would be the push version.
+        `ha_follow.HaFollower` calls it after each (re)connect and while polling.
         """
         states = self._call("GET /api/states", self.client.request, "states")
-        changed = 0
-        for item in states if isinstance(states, list) else []:
-            entity = (
-                self.registry.get(str(item.get("entity_id"))) if isinstance(item, dict) else None
-            )
-            if entity is None or entity.source != "homeassistant":
-                continue
-            state = str(item.get("state"))
-            values = state_values(entity.domain, state, item.get("attributes") or {})
-            if self.registry.update_state(entity.entity_id, values):
-                changed += 1
-            self.registry.set_available(entity.entity_id, state != "unavailable")
+        items = states if isinstance(states, list) else []
+        return sum(self.apply_state(item) for item in items)
+
+    def apply_state(self, item: Any) -> bool:
+        """One HA state object (`/api/states` item, `state_changed` new_state) into the
+        registry, for entities imported from HA; True when a value changed."""
+        if not isinstance(item, dict):
+            return False
+        entity = self.registry.get(str(item.get("entity_id")))
+        if entity is None or entity.source != "homeassistant":
+            return False
+        state = str(item.get("state"))
+        attributes = item.get("attributes")
+        values = state_values(
+            entity.domain, state, attributes if isinstance(attributes, dict) else {}
+        )
+        changed = bool(self.registry.update_state(entity.entity_id, values))
+        self.registry.set_available(entity.entity_id, state != "unavailable")
         return changed
 
     # -- acting ------------------------------------------------------------------------

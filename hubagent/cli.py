@@ -57,7 +57,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from hubagent.demo import run_demo
 
-    return run_demo(Path(args.home), workdir=Path(args.workdir), use_llm=not args.no_llm)
+    return run_demo(
+        Path(args.home),
+        workdir=Path(args.workdir),
+        use_llm=not args.no_llm,
+        ports=(args.http_port, args.wyoming_port),
+    )
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -123,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("demo", cmd_demo, "broker + simulated demo home + hub in one command")
     p.add_argument("--home", default=str(Path(__file__).parent.parent / "devices/demo-home.yaml"))
     p.add_argument("--workdir", default=".hubagent/demo", help="certificates, state, logs")
+    p.add_argument("--http-port", type=int, default=8124, help="HTTP API port (localhost)")
+    p.add_argument("--wyoming-port", type=int, default=10600, help="Wyoming port (localhost)")
     p.add_argument("--no-llm", action="store_true", help="local matcher only")
 
     p = verb("ask", cmd_ask, "understand one request and print what would be done")

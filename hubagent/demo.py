@@ -8,11 +8,13 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
 from hubagent.app import Hub, wait_for_signal
 from hubagent.config import Config, HttpConfig, LlmConfig, StoreConfig, WyomingConfig
+from hubagent.conversation import Conversations
 from hubagent.interfaces.server import Interfaces
 from hubagent.mqtt.broker import MosquittoNotInstalled, find_mosquitto
 from hubagent.mqtt.local import start_local_broker
@@ -30,15 +32,18 @@ EXAMPLES = (
 )
 
 
-def demo_config(home: Path, workdir: Path, use_llm: bool) -> Config:
-    """The hub's configuration for the demo (everything under `workdir`, localhost only)."""
+def demo_config(
+    home: Path, workdir: Path, use_llm: bool, ports: tuple[int, int] = (8124, 10600)
+) -> Config:
+    """The hub's configuration for the demo (everything under `workdir`, localhost only;
+    `ports`: HTTP and Wyoming)."""
     return Config(
         homes=(str(home),),
         automations=str(Path(__file__).parent.parent / "automations"),
         llm=LlmConfig() if use_llm else LlmConfig(backend="none"),
         store=StoreConfig(path=str(workdir / "hubagent.db")),
-        http=HttpConfig(port=8124),
-        wyoming=WyomingConfig(port=10600),
+        http=HttpConfig(port=ports[0]),
+        wyoming=WyomingConfig(port=ports[1]),
     )
 
 
@@ -57,23 +62,44 @@ def _banner(hub: Hub, broker_port: int, workdir: Path, addresses: dict[str, str]
     return "\n".join(lines)
 
 
-def _repl(hub: Hub) -> None:
+def _repl(conversations: Conversations) -> None:
+    """One conversation for the session: follow-ups ("and the kitchen too", "turn it off",
+    "the one in the office") work as they do over HTTP, Wyoming and MQTT."""
+    conversation_id: str | None = None
     while True:
         try:
             text = input("you> ")
         except EOFError:
             return
         if text.strip():
-            reply = hub.agent.handle(text, requester="demo", channel="cli")
+            reply, conversation_id = conversations.handle(
+                text, conversation_id, requester="demo", channel="cli"
+            )
             path = reply.understanding.path if reply.understanding else "-"
             print(f"hub> {reply.text}  [{path}]")
+
+
+def _settle(hub: Hub, quiet_s: float = 0.5, limit_s: float = 10.0) -> None:
+    """Wait until the retained discovery configs are in (no new entity for `quiet_s`), so
+    the banner's count and the first request see the whole home."""
+    deadline = time.monotonic() + limit_s
+    seen, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = len(hub.registry)
+        if count != seen:
+            seen, since = count, time.monotonic()
+        elif count and time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.05)
 
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(home: Path, workdir: Path, use_llm: bool = True) -> int:
+def run_demo(
+    home: Path, workdir: Path, use_llm: bool = True, ports: tuple[int, int] = (8124, 10600)
+) -> int:
     """Bring up broker + simulator + hub, talk to it, and shut everything down on Ctrl-C."""
     # A closed terminal (SIGHUP) or `kill` (SIGTERM) stops the demo like Ctrl-C, so the
     # broker it started never outlives it.
@@ -94,16 +120,17 @@ def run_demo(home: Path, workdir: Path, use_llm: bool = True) -> int:
     try:
         simulator.start()
         print(f"simulated devices online: {len(simulator.devices)}")
-        cfg = demo_config(home, workdir, use_llm)
+        cfg = demo_config(home, workdir, use_llm, ports)
         cfg = replace(cfg, mqtt=local.mqtt_config(client_id="hubagent"))
         print("starting the hub (loading the model takes a few seconds) ...")
         hub = Hub(cfg)
         hub.start(wait=10)
+        _settle(hub)
         interfaces = Interfaces(hub)
         addresses = interfaces.start()
         print(_banner(hub, local.broker.password_port, workdir, addresses))
         if sys.stdin.isatty():
-            _repl(hub)
+            _repl(interfaces.conversations)
         else:
             wait_for_signal()
     except KeyboardInterrupt:

@@ -28,6 +28,7 @@ from hubagent.mqtt.messages import (
     MessageHandler,
     PublishResult,
     Received,
+    WithProperties,
     describe,
     filter_matches,
     received_from,
@@ -42,22 +43,6 @@ ConnectionCallback = Callable[[bool], None]
 _DISPATCH_MEMORY = 65_536  # distinct topics whose handlers are remembered
 _ACK_MEMORY = 4096  # acks nobody waits for are forgotten; mids wrap at 65535
 _PROTOCOLS = {"5": mqtt.MQTTv5, "5.0": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311, "311": mqtt.MQTTv311}
-
-
-class _WithProperties:
-    """A MessageHandler among the plain handlers: dispatch hands it a `Received`."""
-
-    __slots__ = ("fn", "__qualname__")
-
-    def __init__(self, fn: MessageHandler) -> None:
-        self.fn = fn
-        self.__qualname__ = getattr(fn, "__qualname__", repr(fn))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _WithProperties) and other.fn == self.fn
-
-    def __hash__(self) -> int:
-        return hash(self.fn)
 
 
 class MqttClient:
@@ -212,13 +197,13 @@ class MqttClient:
     ) -> bool:
         """Like `subscribe`, handing `handler` a `Received` with the MQTT 5 response topic and
         correlation data (for request/response over the broker)."""
-        return self.subscribe(topic_filter, _WithProperties(handler), qos, timeout)  # type: ignore[arg-type]
+        return self.subscribe(topic_filter, WithProperties(handler), qos, timeout)  # type: ignore[arg-type]
 
     def unsubscribe(self, topic_filter: str, handler: Handler | MessageHandler) -> None:
         """Stop calling `handler` for `topic_filter`; the last one gone unsubscribes."""
         with self._lock:
             qos, handlers = self._subs.get(topic_filter, (1, []))
-            left = [h for h in handlers if h != handler and h != _WithProperties(handler)]  # type: ignore[arg-type]
+            left = [h for h in handlers if h != handler and h != WithProperties(handler)]  # type: ignore[arg-type]
             index = self._wild if topic_filter in self._wild else self._exact
             self._dispatch.clear()
             if left:
@@ -395,7 +380,7 @@ class MqttClient:
                 self._dispatch[topic] = handlers
         for handler in handlers:
             try:
-                if type(handler) is _WithProperties:
+                if type(handler) is WithProperties:
                     handler.fn(received_from(topic, message))
                 else:
                     handler(topic, message.payload, bool(message.retain))

@@ -25,6 +25,22 @@ class Received:
 MessageHandler = Callable[[Received], None]
 
 
+class WithProperties:
+    """A MessageHandler among the plain handlers: dispatch hands it a `Received`."""
+
+    __slots__ = ("fn", "__qualname__")
+
+    def __init__(self, fn: MessageHandler) -> None:
+        self.fn = fn
+        self.__qualname__ = getattr(fn, "__qualname__", repr(fn))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WithProperties) and other.fn == self.fn
+
+    def __hash__(self) -> int:
+        return hash(self.fn)
+
+
 @dataclass
 class PublishResult:
     """The outcome of one publish: `reason` says what paho or the broker reported."""

@@ -227,3 +227,18 @@ def test_openai_runtime_speaks_to_a_llama_server(understander: LlmUnderstander) 
     result = remote_understander.understand("open the blinds")
     assert result.actions == [Action("cover.living_blinds", "open")]
     assert remote_understander.stats.calls == 1
+
+
+def test_grammar_offers_no_state_reading_for_requests_and_no_set_without_attributes() -> None:
+    reg = tiny_registry()
+    fan = reg.get("switch.bedroom_fan")
+    light = reg.get("light.hall")
+    assert "get_state" in step_schema([fan])["anyOf"][1]["properties"]["a"]["enum"]
+    request = step_schema([fan, light], questions=False)["anyOf"]
+    fan_verbs = request[2]["properties"]["a"]["enum"]
+    assert "get_state" not in fan_verbs and "set" not in fan_verbs  # a switch has nothing to set
+    assert "set" in request[1]["properties"]["a"]["enum"]  # the light has a brightness
+    _, grammar = step_grammar([fan], questions=False)
+    assert '"get_state"' not in grammar and '"turn_on"' in grammar
+    # "could you ..." is a request, not a question.
+    assert split_steps("could you please turn on the fan") == ["turn on the fan"]

@@ -252,14 +252,15 @@ class LlmUnderstander:
     def _ask(self, command: str, candidates: list[Entity]) -> str:
         """The model's JSON step for one command over `candidates`."""
         assert self.runtime is not None
+        questions = wording.is_question(command)  # a request is never answered with a state
         if getattr(self.runtime, "supports_grammar", False):
-            start, grammar = step_grammar(candidates)
+            start, grammar = step_grammar(candidates, questions)
             prompt = build_prompt(self._prompt_prefix(), command, start)
             completion = self.runtime.complete(prompt, None, 24, grammar=grammar)
             text = start + completion.text
         else:
             prompt = build_prompt(self._prompt_prefix(), command)
-            completion = self.runtime.complete(prompt, step_schema(candidates), 48)
+            completion = self.runtime.complete(prompt, step_schema(candidates, questions), 48)
             text = completion.text
         self.stats.add(completion)
         return text

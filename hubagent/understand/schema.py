@@ -19,12 +19,17 @@ from hubagent.types import Entity
 NONE = "none"
 
 
-def entity_verbs(entity: Entity) -> list[str]:
-    """Verbs offered to the model for an entity (all it supports, in a stable order)."""
-    return list(entity.verbs)
+def entity_verbs(entity: Entity, questions: bool = True) -> list[str]:
+    """Verbs offered to the model for an entity (all it supports, in a stable order);
+    without `questions`, no `get_state` unless reading is all the entity can do (a request
+    like "get the telly going" must not be answered with the TV's state)."""
+    # "set" needs an attribute to set: a plain switch only turns on and off.
+    verbs = [v for v in entity.verbs if v != "set" or entity.attributes]
+    acting = [v for v in verbs if v != "get_state"]
+    return verbs if questions or not acting else acting
 
 
-def step_schema(entities: list[Entity]) -> dict[str, Any]:
+def step_schema(entities: list[Entity], questions: bool = True) -> dict[str, Any]:
     """JSON schema for one step over `entities` (sorted by id for a stable grammar)."""
     branches: list[dict[str, Any]] = [
         {
@@ -40,7 +45,7 @@ def step_schema(entities: list[Entity]) -> dict[str, Any]:
                 "type": "object",
                 "properties": {
                     "e": {"const": entity.entity_id},
-                    "a": {"enum": entity_verbs(entity)},
+                    "a": {"enum": entity_verbs(entity, questions)},
                 },
                 "required": ["e", "a"],
                 "additionalProperties": False,
@@ -58,7 +63,7 @@ def _lit(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def step_grammar(entities: list[Entity]) -> tuple[str, str]:
+def step_grammar(entities: list[Entity], questions: bool = True) -> tuple[str, str]:
     """(prefill, GBNF) for llama.cpp: same language as `step_schema`, answer started early.
 
     The answer starts inside the prompt, so forced characters are read in one batch instead
@@ -67,11 +72,11 @@ def step_grammar(entities: list[Entity]) -> tuple[str, str]:
     ordered = sorted(entities, key=lambda e: e.entity_id)
     end = ' "\\"}"'
     if len(ordered) == 1:
-        verbs = " | ".join(_lit(v) for v in entity_verbs(ordered[0]))
+        verbs = " | ".join(_lit(v) for v in entity_verbs(ordered[0], questions))
         return f"{PREFILL}{ordered[0].entity_id}{_MID}", f"root ::= ( {verbs} ){end}\n"
     branches = []
     for entity in ordered:
-        verbs = " | ".join(_lit(v) for v in entity_verbs(entity))
+        verbs = " | ".join(_lit(v) for v in entity_verbs(entity, questions))
         branches.append(f"{_lit(entity.entity_id + _MID)} ( {verbs} )")
     return PREFILL, "root ::= ( " + " | ".join(branches) + f" ){end}\n"
 

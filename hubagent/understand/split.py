@@ -76,7 +76,12 @@ COMMAND_VERBS = frozenset(
         "warm",
     )
 )
-_LEADING_FILLER = re.compile(r"^(?:please|also|and|then|now|kindly)\s+", re.IGNORECASE)
+# Leading words that carry no command: "please", "also", and the polite "could you ..."
+# (a request, not a question about the device).
+_LEADING_FILLER = re.compile(
+    r"^(?:(?:please|also|and|then|now|kindly|(?:could|can|would|will) you(?: please)?)\s+)+",
+    re.IGNORECASE,
+)
 
 
 def split_steps(text: str) -> list[str]:

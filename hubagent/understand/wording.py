@@ -56,7 +56,9 @@ def cue_verb(command: str, entity: Entity, known: set[str]) -> str | None:
 
 # "turn the fan on in the bedroom": turn/switch, a few words, then on/off ending the command
 # or followed by a place.
-_SPLIT_ON_OFF = re.compile(r"^(?:turn|switch)\b(?:\s+\S+){1,5}?\s+(on|off)(?:\s+(?:in|at)\b.*)?$")
+_SPLIT_ON_OFF = re.compile(
+    r"^(?:turn|switch|put)\b(?:\s+\S+){1,5}?\s+(on|off)(?:\s+(?:in|at)\b.*)?$"
+)
 
 
 def primary_attribute(entity: Entity) -> str | None:

@@ -325,3 +325,12 @@ def test_turn_x_on_in_a_room_and_degrees_mean_temperature() -> None:
     assert u.understand("set the guest bedroom to 21 degrees").actions == [
         Action("climate.guest_ac", "set_temperature", {"temperature": 21})
     ]
+
+
+def test_attribute_names_follow_registry_changes() -> None:
+    registry = _kitchen()
+    assert "brightness" in registry.attribute_names() and "speed" not in registry.attribute_names()
+    registry.upsert(Entity("fan.x", "Fan", attributes={"speed": {"options": ["low"]}}))
+    assert "speed" in registry.attribute_names()
+    registry.remove("fan.x")
+    assert "speed" not in registry.attribute_names()

@@ -200,7 +200,7 @@ class StudentPath:
         places = {e.area for e in candidates if e.area}
         if len(places) > 1 and not cues.mentioned_areas(self.registry, command):
             return None  # the LLM path asks "which one?" here
-        known = {k for e in self.registry.all() for k in e.attributes}
+        known = self.registry.attribute_names()
         if cues.attribute_missing(entity, command, known):
             return None  # the LLM path gives the precise unknown_attribute refusal
         verb = wording.cue_verb(command, entity, known) or pred.action.action

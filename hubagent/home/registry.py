@@ -55,6 +55,7 @@ class Registry:
         self._enrich: dict[str, Enrichment] = {}
         self._listeners: list[Listener] = []
         self.version = 0  # bumps on every structural change (not on state changes)
+        self._attribute_names: tuple[int, frozenset[str]] = (-1, frozenset())
 
     # -- listeners -------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -96,6 +97,16 @@ class Registry:
         return None
 
     # -- entities ----------------------------------------------------------------------
+    def attribute_names(self) -> frozenset[str]:
+        """Every attribute key any entity has (recomputed only when the registry changes)."""
+        version, names = self._attribute_names
+        if version != self.version:
+            with self._lock:
+                version = self.version
+                names = frozenset(k for e in self._entities.values() for k in e.attributes)
+            self._attribute_names = (version, names)
+        return names
+
     def enrich(self, entity_id: str, enrichment: Enrichment) -> None:
         """Remember names/aliases/area for an entity that discovery may announce later."""
         with self._lock:

@@ -8,6 +8,7 @@ The value a command asks for is read by `understand.values`.
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 
 from hubagent.home.registry import Registry, normalize_name
 from hubagent.types import Entity
@@ -215,14 +216,17 @@ def _generic_words() -> frozenset[str]:
 GENERIC_WORDS = _generic_words()
 
 
-def distinctive_match(entity: Entity, registry: Registry, text: str) -> bool:
-    """Does `text` use a word of this entity's name or aliases that is not a room, a kind of
-    device or an attribute ("the coffee thing" -> "Coffee machine"; "sauna heater" -> no)?"""
+def distinctive_matches(registry: Registry, text: str, pool: list[Entity]) -> list[Entity]:
+    """The entities of `pool` whose name or aliases have a word `text` uses that is not a
+    room, a kind of device or an attribute ("the coffee thing" -> "Coffee machine"; "sauna
+    heater" -> none)."""
     rooms = {w for a in registry.areas for n in (a.name, a.id, *a.aliases) for w in words(n)}
-    own = {w for n in (entity.name, *entity.aliases) for w in words(n)}
-    own -= GENERIC_WORDS | rooms
-    tw = set(words(text))
-    return any(w in tw for w in own if len(w) > 2)
+    tw = set(words(text)) - GENERIC_WORDS - rooms
+    return [
+        e
+        for e in pool
+        if any(len(w) > 2 and w in tw for n in (e.name, *e.aliases) for w in words(n))
+    ]
 
 
 def plural_of_all(text: str, entities: list[Entity], registry: Registry) -> bool:
@@ -234,7 +238,9 @@ def plural_of_all(text: str, entities: list[Entity], registry: Registry) -> bool
     return bool(plurals & shared)
 
 
-def mentioned_attributes(text: str, known: set[str], entity: Entity | None = None) -> list[str]:
+def mentioned_attributes(
+    text: str, known: AbstractSet[str], entity: Entity | None = None
+) -> list[str]:
     """Attribute keys (among `known` plus the standard ones) named by the text; with
     `entity`, read as said of that entity ("fan speed" of a fan is its speed)."""
     tw = words(text)
@@ -270,7 +276,7 @@ def attribute_strength(text: str, key: str) -> int:
     return sum(1 for p in phrases if contains(tw, p))
 
 
-def attribute_missing(entity: Entity, text: str, known: set[str]) -> str | None:
+def attribute_missing(entity: Entity, text: str, known: AbstractSet[str]) -> str | None:
     """The attribute word of `text` this entity lacks, or None when all are present."""
     hits = mentioned_attributes(text, known, entity)
     if not hits:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from hubagent.home.registry import Registry
@@ -137,24 +138,26 @@ class LlmUnderstander:
             owners = self._attribute_owners(command, pool)
             return owners if len(owners) == 1 else []
         # "switch on the coffee thing": the one device whose name has a word no other has.
-        loose = [e for e in pool if cues.distinctive_match(e, self.registry, command)]
+        loose = cues.distinctive_matches(self.registry, command, pool)
         return loose if len(loose) == 1 else []
 
     def _attribute_owners(self, command: str, pool: list[Entity]) -> list[Entity]:
         """ "set the brightness to 10 in the dining room": no device word, so the entities
         of `pool` that have the named attribute, the most strongly named one first."""
-        known = {k for e in self.registry.all() for k in e.attributes}
-        owners = [
-            e for e in pool if set(cues.mentioned_attributes(command, known, e)) & set(e.attributes)
-        ]
+        known = self.registry.attribute_names()
+        named = {
+            e.entity_id: set(cues.mentioned_attributes(command, known, e)) & set(e.attributes)
+            for e in pool
+        }
+        owners = [e for e in pool if named[e.entity_id]]
         if len(owners) > 1:
             # "two degrees warmer": temperature (2 words) beats a cover's position (1 word).
-            def strength(e: Entity) -> int:
-                named = set(cues.mentioned_attributes(command, known, e)) & set(e.attributes)
-                return max(cues.attribute_strength(command, a) for a in named)
-
-            best = max(strength(e) for e in owners)
-            owners = [e for e in owners if strength(e) == best]
+            strength = {
+                e.entity_id: max(cues.attribute_strength(command, a) for a in named[e.entity_id])
+                for e in owners
+            }
+            best = max(strength.values())
+            owners = [e for e in owners if strength[e.entity_id] == best]
             # "set the living room to 21 degrees": degrees are a temperature before a position.
             warm = [e for e in owners if "temperature" in e.attributes]
             if len(warm) == 1 and "degree" in cues.words(command):
@@ -209,7 +212,7 @@ class LlmUnderstander:
             detail = cues.which_one(self.registry, candidates)
             return Step(command, error="unknown_device", detail=detail), None
         by_id = {e.entity_id: e for e in candidates}
-        known = {k for e in self.registry.all() for k in e.attributes}
+        known = self.registry.attribute_names()
         # "the lights in the kitchen": every one of them, with one verb.
         plural = len(candidates) > 1 and cues.plural_of_all(command, candidates, self.registry)
         if plural:
@@ -243,7 +246,9 @@ class LlmUnderstander:
             return self._act_on_all(command, candidates, verb, known), None
         return self._act(command, entity, verb, known), None
 
-    def _act_on_all(self, command: str, entities: list[Entity], verb: str, known: set[str]) -> Step:
+    def _act_on_all(
+        self, command: str, entities: list[Entity], verb: str, known: AbstractSet[str]
+    ) -> Step:
         """`verb` on every entity: all of their actions, or the first refusal."""
         steps = [self._act(command, e, verb, known) for e in entities]
         failed = next((s for s in steps if s.error), None)
@@ -265,7 +270,7 @@ class LlmUnderstander:
         self.stats.add(completion)
         return text
 
-    def _act(self, command: str, entity: Entity, verb: str, known: set[str]) -> Step:
+    def _act(self, command: str, entity: Entity, verb: str, known: AbstractSet[str]) -> Step:
         named = [
             a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes
         ]

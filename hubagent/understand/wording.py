@@ -5,6 +5,7 @@ means, and the value itself (from `understand.values`), checked against one enti
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from hubagent.types import Entity
@@ -32,7 +33,7 @@ _KEYWORD_VERBS = (
 )  # fmt: skip
 
 
-def cue_verb(command: str, entity: Entity, known: set[str]) -> str | None:
+def cue_verb(command: str, entity: Entity, known: AbstractSet[str]) -> str | None:
     """The verb the wording makes certain for this entity, or None to ask the model."""
     if is_question(command):
         return "get_state"
@@ -93,7 +94,7 @@ def value_for(cue: values.ValueCue, command: str, entity: Entity, attr: str) -> 
     return int(number) if float(number).is_integer() else number
 
 
-def answer(entity: Entity, command: str, known: set[str]) -> str:
+def answer(entity: Entity, command: str, known: AbstractSet[str]) -> str:
     named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
     if named:
         return f"{entity.name} {named[0].replace('_', ' ')} is {entity.state.get(named[0])}"

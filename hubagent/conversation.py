@@ -22,6 +22,7 @@ from hubagent.agent import Agent, Reply
 from hubagent.home.registry import normalize_name
 from hubagent.store.db import Store
 from hubagent.types import Action, Area, Step, Understanding
+from hubagent.understand import cues
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,6 @@ class Conversations:
     ) -> Reply | None:
         """The last request again, about the choices of its "which one?" that `said` names
         (by device or by room); None when it names none of them (a new request)."""
-        from hubagent.understand import cues
-
         registry = self.agent.registry
         question = str(context["question"])
         rooms = cues.mentioned_areas(registry, said)

@@ -19,29 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hubagent.bench.publisher import (
-    ACCOUNT,
-    Device,
-    Publisher,
-    _child_main,
-    bench_accounts,
-    make_devices,
-)
+from hubagent.bench.publisher import Publisher, _child_main, make_devices
 from hubagent.bench.report import SuiteResult, median, percentile
-from hubagent.bench.subscribers import BareSide, Counter, HubSide
-
-# Re-exported: the publisher and subscribers live in their own modules.
-__all__ = [
-    "ACCOUNT",
-    "BareSide",
-    "Counter",
-    "Device",
-    "HubSide",
-    "Publisher",
-    "bench_accounts",
-    "make_devices",
-    "run",
-]
+from hubagent.bench.subscribers import BareSide, HubSide
 
 log = logging.getLogger(__name__)
 

@@ -46,6 +46,7 @@ def run_suites(
 ) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
     """(machine facts, settings, suite results); each suite failure is caught and reported."""
     from hubagent.bench import footprint, ingest, latency, llm
+    from hubagent.bench.publisher import bench_accounts
     from hubagent.bench.report import SuiteResult, machine_facts
     from hubagent.mqtt.local import start_local_broker
     from hubagent.security.acl import device_accounts_from_homes
@@ -56,7 +57,7 @@ def run_suites(
     sizes = [1, 100] if quick else [1, 100, 1000]
     accounts = device_accounts_from_homes([latency.DEMO_HOME])
     if "ingest" in suites:
-        accounts += ingest.bench_accounts(max(sizes))
+        accounts += bench_accounts(max(sizes))
     tmp = Path(tempfile.mkdtemp(prefix="hubagent-bench-"))
     broker = start_local_broker(tmp, accounts)
     settings["broker"] = f"mosquitto TLS 127.0.0.1:{broker.broker.password_port}"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubagent.sim.base import ORIGIN, Message, SimDevice
+from hubagent.sim.base import Message, SimDevice
 from hubagent.sim.esp import EspLock, EspSwitch
 from hubagent.sim.light import JsonLight
 from hubagent.sim.values import (
@@ -33,7 +33,6 @@ from hubagent.sim.values import (
 
 # Re-exported: callers import the device API from this module.
 __all__ = [
-    "ORIGIN",
     "BadCommand",
     "EspLock",
     "EspSwitch",

@@ -28,32 +28,11 @@ from urllib.parse import quote
 
 from hubagent.store.crypto import Cipher, StoreKeyError, derive_key, new_salt
 from hubagent.store.schema import SCHEMA_VERSION, StoreError, migrate, rollback
-from hubagent.store.sealed import (
-    AUDIT_MEMORY_CAP,
-    CONTEXT_CACHE_CAP,
-    AuditEntry,
-    SealedRecordsMixin,
-)
-from hubagent.store.states import (
-    CONTEXT_RETENTION_S,
-    FLUSH_BATCH,
-    HISTORY_MEMORY_CAP,
-    PRUNE_INTERVAL_S,
-    StatesMixin,
-)
+from hubagent.store.sealed import AUDIT_MEMORY_CAP, AuditEntry, SealedRecordsMixin
+from hubagent.store.states import StatesMixin
 
-# Re-exported: callers import these from here.
-__all__ = [
-    "AUDIT_MEMORY_CAP",
-    "CONTEXT_CACHE_CAP",
-    "CONTEXT_RETENTION_S",
-    "FLUSH_BATCH",
-    "HISTORY_MEMORY_CAP",
-    "PRUNE_INTERVAL_S",
-    "REMINDER_INTERVAL_S",
-    "AuditEntry",
-    "Store",
-]
+# AuditEntry is re-exported: callers import it from here.
+__all__ = ["REMINDER_INTERVAL_S", "AuditEntry", "Store"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -44,7 +44,7 @@ def _without_rooms(registry: Registry, command: str, rooms: list[str]) -> str:
     text = " ".join(cues.words(command))
     for room in rooms:
         found = registry.area(room)
-        names = {room.replace("_", " "), *((found.name, *found.aliases) if found else ())}
+        names = cues.area_names(found) if found else {room.replace("_", " ")}
         for name in sorted(names, key=len, reverse=True):
             text = re.sub(rf"\b{re.escape(' '.join(cues.words(name)))}\b", " ", text)
     return text

@@ -11,7 +11,7 @@ import re
 from collections.abc import Set as AbstractSet
 
 from hubagent.home.registry import Registry, normalize_name
-from hubagent.types import Entity
+from hubagent.types import Area, Entity
 
 # Same-kind device words: a light may be called a lamp; never a cross-kind synonym
 # (an air conditioner is not "the heating").
@@ -64,12 +64,17 @@ def contains(text_words: list[str], phrase: str) -> bool:
     return n > 0 and any(text_words[i : i + n] == target for i in range(len(text_words) - n + 1))
 
 
+def area_names(area: Area) -> set[str]:
+    """What people call an area: its name, its id in words and its aliases."""
+    return {area.name, area.id.replace("_", " "), *area.aliases}
+
+
 def mentioned_areas(registry: Registry, text: str) -> list[str]:
     """Ids of the areas the text names (longest names first, so "guest bedroom" wins)."""
     tw = words(text)
     found = []
     for area in registry.areas:
-        names = {area.name, area.id.replace("_", " "), *area.aliases}
+        names = area_names(area)
         names |= {n.replace(" ", "") for n in names}  # "storeroom" is the store room
         if any(contains(tw, n) for n in names):
             found.append(area.id)

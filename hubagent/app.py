@@ -19,7 +19,7 @@ from hubagent.config import Config, expand
 from hubagent.home.homefile import apply_home, load_home
 from hubagent.home.registry import Registry
 from hubagent.mqtt.client import MqttClient
-from hubagent.mqtt.state import DiscoveryManager
+from hubagent.mqtt.ownership import OwnedDiscoveryManager
 from hubagent.store.db import Store
 from hubagent.store.outbox import Outbox
 from hubagent.types import Entity, MqttMessage
@@ -64,6 +64,13 @@ def load_homes(
     return own_topics
 
 
+def _device_accounts(cfg: Config) -> list[str]:
+    """The device accounts `hubagent acl` generates for the configured home files."""
+    from hubagent.security.acl import device_accounts_from_homes
+
+    return device_accounts_from_homes([expand(p) for p in cfg.homes])
+
+
 class Hub:
     """The running hub. `start()` connects; `agent.handle(text)` serves requests."""
 
@@ -78,11 +85,12 @@ class Hub:
         static = load_homes(self.registry, cfg.homes, static=False)
 
         self.mqtt = MqttClient(cfg.mqtt, client_id=cfg.mqtt.client_id)
-        self.discovery = DiscoveryManager(
+        self.discovery = OwnedDiscoveryManager(
             self.registry,
             cfg.mqtt.discovery_prefix,
             subscribe=self._subscribe,
             device_root=cfg.acl.device_root,
+            device_accounts=_device_accounts(cfg),
         )
         for entity in static:
             self.discovery.watch(entity)

@@ -89,7 +89,7 @@ COUNTED = {  # which counter each kind must raise
     "binary_config": "bad_config",
     "wildcard_cmd_config": "bad_config",
     "hijack_config": "rejected",
-    "prefix_config": "rejected",
+    "prefix_config": "bad_config",  # reserved topics are refused when the config is parsed
 }
 
 

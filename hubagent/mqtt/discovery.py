@@ -18,6 +18,7 @@ from hubagent.home.registry import slugify
 from hubagent.mqtt.abbreviations import expand_abbreviations
 from hubagent.mqtt.capabilities import capabilities
 from hubagent.mqtt.templates import TemplateError, renderer
+from hubagent.mqtt.topics import reserved_topics_problem
 from hubagent.types import Entity
 
 MAX_PAYLOAD_BYTES = 131_072
@@ -318,8 +319,13 @@ def build_entity(component: str, config: dict[str, Any], key: str) -> Entity:
     )
 
 
-def _component(component: str, config: dict[str, Any], key: str) -> DiscoveredComponent:
+def _component(
+    component: str, config: dict[str, Any], key: str, prefix: str
+) -> DiscoveredComponent:
     _coerce(config)
+    problem = reserved_topics_problem(config, prefix)
+    if problem:  # a device naming the hub's, the broker's or everyone's topics
+        raise DiscoveryError(f"component {key!r}: {problem}")
     entity = None if component in NON_ENTITY_COMPONENTS else build_entity(component, config, key)
     return DiscoveredComponent(key=key, component=component, config=config, entity=entity)
 
@@ -352,17 +358,17 @@ def parse_message(
         raise DiscoveryError(f"{topic}: payload must be a JSON object")
     _check_string(raw, topic)
     if component == "device":
-        _parse_device(msg, raw)
+        _parse_device(msg, raw, prefix)
         return msg
     if component not in COMPONENTS:
         # Unknown platforms still become read-only entities so their state is visible.
         component = slugify(component)
     config = _normalise(raw)
-    msg.components.append(_component(component, config, key))
+    msg.components.append(_component(component, config, key, prefix))
     return msg
 
 
-def _parse_device(msg: DiscoveryMessage, raw: dict[str, Any]) -> None:
+def _parse_device(msg: DiscoveryMessage, raw: dict[str, Any], prefix: str) -> None:
     root = _normalise({k: v for k, v in raw.items() if k not in ("cmps", "components")})
     cmps = raw.get("cmps", raw.get("components"))
     if not isinstance(cmps, dict) or not cmps:
@@ -389,4 +395,4 @@ def _parse_device(msg: DiscoveryMessage, raw: dict[str, Any]) -> None:
             if key in root:
                 config[key] = root[key]
         component = platform if platform in COMPONENTS else slugify(platform)
-        msg.components.append(_component(component, config, cmp_key))
+        msg.components.append(_component(component, config, cmp_key, prefix))

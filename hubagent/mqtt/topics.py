@@ -1,0 +1,83 @@
+"""Which topics a discovery config may name (pure rules, shared by discovery and ownership).
+
+Every topic a config names is something the hub will publish to (a command) or store and
+act on (a state): a device that names the wrong one steers the hub. So every `*topic` key
+of every platform, `availability[].topic` and every `cmps` component is checked after
+abbreviations and `~` are expanded:
+- anywhere: no wildcards, nothing starting with `$` (the broker's), nothing under the
+  hub's own prefix `hubagent/` (requests, responses, notifications) or the discovery
+  prefix;
+- with the generated ACLs (`acl.device_root`): a config announced under node `N` (which
+  only account `N`, or an account the admin granted discovery rights, can publish) may
+  name topics under `<device_root>/N/` only, never another account's tree; a known device
+  account (a device of the home files) may name nothing outside its tree either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+HUB_PREFIX = "hubagent"
+
+
+def config_topics(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """`(key, topic)` for every topic a normalised config names."""
+    for key, value in config.items():
+        if key.endswith("topic") and isinstance(value, str):
+            yield key, value
+    avty = config.get("availability")
+    for index, entry in enumerate(avty if isinstance(avty, list) else []):
+        if isinstance(entry, dict) and isinstance(entry.get("topic"), str):
+            yield f"availability[{index}].topic", entry["topic"]
+
+
+def _under(topic: str, root: str) -> bool:
+    return topic == root or topic.startswith(root + "/")
+
+
+def reserved_problem(topic: str, discovery_prefix: str) -> str | None:
+    """Why no device may name `topic` at all, or None."""
+    if "+" in topic or "#" in topic:
+        return "wildcards are not allowed"
+    if topic.startswith("$"):
+        return "topics starting with '$' belong to the broker"
+    if _under(topic, HUB_PREFIX):
+        return f"it lies under the hub's own prefix {HUB_PREFIX}/"
+    if _under(topic, discovery_prefix.rstrip("/")):
+        return "it lies inside the discovery prefix"
+    return None
+
+
+def reserved_topics_problem(config: dict[str, Any], discovery_prefix: str) -> str | None:
+    """`"<key> '<topic>': <reason>"` for the first reserved topic of a config, or None."""
+    for key, topic in config_topics(config):
+        why = reserved_problem(topic, discovery_prefix)
+        if why:
+            return f"{key} {topic[:120]!r}: {why}"
+    return None
+
+
+@dataclass(frozen=True)
+class TopicOwnership:
+    """The account-tree rule for one topic layout (see the module docstring)."""
+
+    device_root: str
+    device_accounts: frozenset[str] = frozenset()
+
+    def foreign_problem(self, node: str | None, config: dict[str, Any]) -> str | None:
+        """Why a config announced under discovery node `node` may not use its topics."""
+        if not node:
+            return None  # node-less configs: only accounts the admin trusts can publish them
+        root = self.device_root.strip("/")
+        own = f"{root}/{node}"
+        for key, topic in config_topics(config):
+            if _under(topic, own):
+                continue
+            if topic.startswith(root + "/"):
+                owner = topic[len(root) + 1 :].split("/", 1)[0]
+                return f"{key} {topic[:120]!r} belongs to device account {owner!r}, not {node!r}"
+            if node in self.device_accounts:
+                return f"{key} {topic[:120]!r} lies outside device account {node!r}'s tree {own}/"
+        return None

@@ -20,6 +20,7 @@ from hubagent.home.homefile import apply_home, load_home
 from hubagent.home.registry import Registry
 from hubagent.mqtt.client import MqttClient
 from hubagent.mqtt.ownership import OwnedDiscoveryManager
+from hubagent.mqtt.topics import REQUEST_TOPIC
 from hubagent.store.db import Store
 from hubagent.store.outbox import Outbox
 from hubagent.types import Entity, MqttMessage
@@ -85,6 +86,7 @@ class Hub:
         static = load_homes(self.registry, cfg.homes, static=False)
 
         self.mqtt = MqttClient(cfg.mqtt, client_id=cfg.mqtt.client_id)
+        self.mqtt.refuse_publish(REQUEST_TOPIC)  # never ask itself (see MqttRequests)
         self.discovery = OwnedDiscoveryManager(
             self.registry,
             cfg.mqtt.discovery_prefix,

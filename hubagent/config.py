@@ -48,6 +48,10 @@ class AclConfig:
     # Topic trees of bridges whose devices the hub may also read and command.
     hub_read: tuple[str, ...] = ("zigbee2mqtt/#", "tasmota/#", "stat/#", "tele/#")
     hub_write: tuple[str, ...] = ("zigbee2mqtt/+/set", "cmnd/#")
+    # Accounts that may publish to the MQTT request topic (satellites, scripts, a separate
+    # automations runner). Nobody else may, the hub account included: a device config
+    # naming `hubagent/request` must not make the hub ask itself to unlock a door.
+    requesters: tuple[str, ...] = ("requester",)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from hubagent.app import Hub
 from hubagent.config import Config, HttpConfig, LlmConfig, StoreConfig, WyomingConfig
 from hubagent.interfaces.server import Interfaces
 from hubagent.sim.simulator import Simulator
+
+ME = "hubagent/response/requester/"  # the requester account's own reply tree
 
 
 def start_worker(
@@ -58,10 +59,11 @@ def worker(
 
 
 class Requester:
-    """A client program on the hub's account (which may write the request topic)."""
+    """A client program on the requester account (the only kind that may write the request
+    topic; it reads its own replies under `hubagent/response/requester/`)."""
 
     def __init__(self, env: BrokerEnv) -> None:
-        cfg = env.mqtt_config(client_id=f"requester-{uuid.uuid4().hex[:6]}")
+        cfg = env.mqtt_config("requester")
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv5
         )
@@ -123,7 +125,7 @@ def test_reply_goes_to_the_response_topic_with_correlation_data(
 ) -> None:
     sim.set_device_state("light.hallway", {"state": "OFF"})
     wait_for(lambda: worker.registry.get("light.hallway").state.get("state") == "off")
-    topic = "hubagent/response/tester"
+    topic = f"{ME}tester"
     requester.subscribe(topic)
     requester.request({"text": "turn on the hall light"}, topic, b"\x01corr-42")
     (reply, correlation), *_ = wait_for(lambda: requester.on(topic))
@@ -142,30 +144,30 @@ def test_reply_goes_to_the_response_topic_with_correlation_data(
 def test_reply_falls_back_to_the_id_topic_and_bad_requests_get_errors(
     worker: Hub, requester: Requester
 ) -> None:
-    requester.subscribe("hubagent/response/#")
-    requester.request({"text": "turn on the floor lamp", "id": "r1"})
-    ((reply, _),) = wait_for(lambda: requester.on("hubagent/response/r1"))
-    assert reply["id"] == "r1" and reply["actions"][0]["entity"] == "light.floor_lamp"
-    requester.request(b"{oops", "hubagent/response/bad")
-    requester.request({"id": "r2"})
-    requester.request({"text": "hi", "area": "moon", "id": "r3"})
-    ((bad, _),) = wait_for(lambda: requester.on("hubagent/response/bad"))
+    requester.subscribe("hubagent/response/requester/#")
+    requester.request({"text": "turn on the floor lamp", "id": "requester/r1"})
+    ((reply, _),) = wait_for(lambda: requester.on(f"{ME}r1"))
+    assert reply["id"] == "requester/r1" and reply["actions"][0]["entity"] == "light.floor_lamp"
+    requester.request(b"{oops", f"{ME}bad")
+    requester.request({"id": "requester/r2"})
+    requester.request({"text": "hi", "area": "moon", "id": "requester/r3"})
+    ((bad, _),) = wait_for(lambda: requester.on(f"{ME}bad"))
     assert "not valid JSON" in bad["error"]
-    ((missing, _),) = wait_for(lambda: requester.on("hubagent/response/r2"))
+    ((missing, _),) = wait_for(lambda: requester.on(f"{ME}r2"))
     assert "'text' is required" in missing["error"]
-    ((area, _),) = wait_for(lambda: requester.on("hubagent/response/r3"))
-    assert area["error"] == "unknown area" and area["id"] == "r3"
+    ((area, _),) = wait_for(lambda: requester.on(f"{ME}r3"))
+    assert area["error"] == "unknown area" and area["id"] == "requester/r3"
 
 
 def test_reply_is_never_aimed_outside_the_response_tree(
     worker: Hub, requester: Requester, sim: Simulator
 ) -> None:
     before = len(sim.received)
-    requester.subscribe("hubagent/#")
+    requester.subscribe("#")
     # A device command topic as response topic must not get the hub's reply.
     requester.request({"text": "what is the temperature in the kitchen"}, "home/hallway/set")
-    requester.request({"text": "turn on the hall light", "id": "after"})
-    wait_for(lambda: requester.on("hubagent/response/after"))
+    requester.request({"text": "turn on the hall light", "id": "requester/after"})
+    wait_for(lambda: requester.on(f"{ME}after"))
     assert not any(t == "home/hallway/set" and b"reply" in p for t, p in sim.received[before:])
 
 
@@ -174,7 +176,7 @@ def test_two_workers_split_the_requests(
 ) -> None:
     second, interfaces = start_worker(env, tmp_path, "hubagent-b")
     try:
-        topic = "hubagent/response/split"
+        topic = f"{ME}split"
         requester.subscribe(topic)
         for i in range(10):
             requester.request(
@@ -201,13 +203,15 @@ def test_mqtt_311_worker_uses_the_plain_topic_and_the_id_reply(
 ) -> None:
     old, interfaces = start_worker(env, tmp_path, "hubagent-311", protocol="3.1.1")
     try:
-        requester.subscribe("hubagent/response/#")
-        requester.request({"text": "what is the temperature in the kitchen", "id": "alice/7"})
+        requester.subscribe("hubagent/response/requester/#")
+        requester.request(
+            {"text": "what is the temperature in the kitchen", "id": "requester/alice/7"}
+        )
         # The plain subscription gets every request; the shared group gets it once more.
-        replies = wait_for(lambda: requester.on("hubagent/response/alice/7"))
-        wait_for(lambda: len(requester.on("hubagent/response/alice/7")) >= 2)
-        workers = {body["handled_by"] for body, _ in requester.on("hubagent/response/alice/7")}
-        assert "hubagent-311" in workers and replies[0][0]["id"] == "alice/7"
+        replies = wait_for(lambda: requester.on(f"{ME}alice/7"))
+        wait_for(lambda: len(requester.on(f"{ME}alice/7")) >= 2)
+        workers = {body["handled_by"] for body, _ in requester.on(f"{ME}alice/7")}
+        assert "hubagent-311" in workers and replies[0][0]["id"] == "requester/alice/7"
     finally:
         interfaces.stop()
         old.stop()

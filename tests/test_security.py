@@ -120,7 +120,9 @@ def test_build_acl_contract() -> None:
         "topic read home/+/state",
         "topic write home/+/set",
         "topic write home/+/+/set",
-        "topic readwrite hubagent/#",
+        "topic read hubagent/request",
+        "topic readwrite hubagent/response/#",
+        "topic readwrite hubagent/notify/#",
         "topic write homeassistant/status",
         "topic read zigbee2mqtt/#",
         "pattern write home/%u/state",
@@ -131,8 +133,14 @@ def test_build_acl_contract() -> None:
         "pattern read home/%u/+/set",
         "user dev_a",
         "topic read homeassistant/status",
+        "user requester",
+        "topic write hubagent/request",
+        "topic read hubagent/response/requester/#",
     ):
         assert expected in lines, expected
+    # Only requester accounts may publish requests; the hub never asks itself.
+    assert text.count("topic write hubagent/request") == 1
+    assert "readwrite hubagent/#" not in text
     # Devices never get a readwrite or a wildcard write outside their own subtree.
     assert not any(line.startswith("pattern readwrite") for line in lines)
 
@@ -160,7 +168,8 @@ def test_accounts_from_homes_and_stable_passwords(tmp_path: Path) -> None:
     assert set(first.devices) == {"kitchen_ceiling", "front_door"}
     assert first.hub_username == "hubagent" and len(first.hub_password) >= 24
     passwd_users = [line.split(":")[0] for line in (out / "passwd").read_text().splitlines()]
-    assert passwd_users == ["hubagent", "kitchen_ceiling", "front_door"]
+    assert passwd_users == ["hubagent", "requester", "kitchen_ceiling", "front_door"]
+    assert set(first.requesters) == {"requester"} and first.password("requester")
     # Re-running keeps every password.
     write_acl_files(Config(), out, homes=[str(home)])
     assert load_accounts(out / "accounts.yaml") == first
@@ -347,3 +356,31 @@ def test_reload_adds_a_device_account_without_restart(fresh_broker) -> None:
         assert hub.connected  # a reload keeps existing sessions
     finally:
         hub.stop()
+
+
+def test_only_requester_accounts_may_publish_requests(broker_env, hub, dev_a) -> None:
+    """The broker is the gate: the hub account (whose publishes a device config could aim
+    at the request topic) and device accounts get PUBACK 0x87; a requester gets through and
+    reads only its own reply tree."""
+    inbox = Inbox()
+    assert hub.subscribe("hubagent/request", inbox, timeout=3)
+    for client in (hub, dev_a):
+        denied = client.publish("hubagent/request", '{"text": "unlock"}', timeout=3)
+        assert not denied.ok and "0x87" in denied.reason, denied.reason
+    requester = _client(broker_env.mqtt_config("requester"))
+    try:
+        assert requester.wait_connected(5), requester.last_error
+        assert requester.publish("hubagent/request", '{"text": "hi"}', timeout=3).ok
+        assert inbox.get()[:2] == ("hubagent/request", b'{"text": "hi"}')
+        assert inbox.empty_after(0.2)
+        replies = Inbox()
+        assert requester.subscribe("hubagent/response/#", replies, timeout=3)
+        assert hub.publish("hubagent/response/someone/1", "x", timeout=3).ok
+        assert hub.publish("hubagent/response/requester/1", "mine", timeout=3).ok
+        assert replies.get()[:2] == ("hubagent/response/requester/1", b"mine")
+        assert replies.empty_after(0.2)
+    finally:
+        requester.stop()
+    # And the hub's own client refuses it before the broker is asked (MQTT 3.1.1 gets no 0x87).
+    hub.refuse_publish("hubagent/request")
+    assert "own input topic" in hub.publish("hubagent/request", "x", timeout=3).reason

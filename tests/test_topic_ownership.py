@@ -11,7 +11,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import BrokerEnv, make_broker_env
@@ -163,3 +162,13 @@ def test_no_config_topic_outside_the_account_tree(
         assert any("stat_t" not in w and "state_topic 'home/front_door/set'" in w for w in warnings)
     finally:
         attacker.stop()
+
+
+def test_hub_never_publishes_to_its_own_request_topic(
+    stack: tuple[BrokerEnv, Hub, Receiver],
+) -> None:
+    """Even if a config got through, the hub's client refuses (the broker ACL denies it as
+    well: test_security.test_only_requester_accounts_may_publish_requests)."""
+    _env, hub, _lock = stack
+    result = hub.mqtt.publish("hubagent/request", '{"text": "unlock the front door"}', timeout=5)
+    assert not result.ok, result.reason

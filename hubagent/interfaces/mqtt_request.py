@@ -11,6 +11,10 @@ On MQTT 3.1.1 the plain topic is used: run a single worker there.
 Response topics must lie under `hubagent/response/`: the hub account may publish to device
 command topics, and a requester must not be able to aim the hub's reply at one of them.
 
+Only requester accounts (`acl.requesters`) may publish requests; the generated ACL gives
+each `hubagent/response/<account>/#` to read, and the hub account no write on the request
+topic, so the hub never serves a request it published itself.
+
 Requests arrive with their MQTT 5 response topic and correlation data
 (`MqttClient.subscribe_messages`) and are answered in worker threads, never in paho's
 network thread (an LLM answer takes seconds and would stall every other message).
@@ -55,6 +59,9 @@ class MqttRequests:
         self._pending = 0
 
     def start(self) -> None:
+        # No MQTT 5 `no_local` here: it is a protocol error on a shared subscription. The
+        # hub cannot publish a request instead (client guard + the generated broker ACL).
+        self.mqtt.refuse_publish(REQUEST_TOPIC)
         self.mqtt.subscribe_messages(self.topic_filter, self._on_message, qos=1)
 
     def stop(self) -> None:

@@ -79,6 +79,7 @@ class MqttClient:
         self._started = False
         self._stopping = False
         self._failed_handlers: set[int] = set()
+        self._own_inputs: set[str] = set()  # topics this client serves; never published to
         self._loop_ident: int | None = None  # the paho network thread
         self.last_error: str | None = None
         # Acks (PUBACK / SUBACK reason codes) by message id, for callers that wait for them.
@@ -159,6 +160,13 @@ class MqttClient:
         with self._lock:
             self._conn_callbacks.append(callback)
 
+    def refuse_publish(self, topic: str) -> None:
+        """Never publish to `topic`: one of the hub's own input topics (the request topic),
+        so nothing the hub sends can come back to it as a request. The broker ACL denies it
+        too; this also holds on MQTT 3.1.1, where a denied publish looks successful."""
+        with self._lock:
+            self._own_inputs.add(topic)
+
     # -- subscribe / publish ---------------------------------------------------------------
 
     def subscribe(
@@ -232,6 +240,9 @@ class MqttClient:
         failures, 0x10 (no matching subscribers) is not. `correlation_data` is sent as the
         MQTT 5 property (dropped on 3.1.1, which has none).
         """
+        if topic in self._own_inputs:
+            log.warning("refused to publish to %s: the hub's own input topic", topic[:200])
+            return self._result(False, "refused: the hub's own input topic")
         if not self._connected.is_set():
             # paho would queue a QoS>0 message and send it after reconnecting; the caller's
             # outbox owns retries, so refuse here to avoid sending it twice.

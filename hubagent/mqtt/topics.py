@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 HUB_PREFIX = "hubagent"
+REQUEST_TOPIC = f"{HUB_PREFIX}/request"  # served by interfaces.mqtt_request
 
 
 def config_topics(config: dict[str, Any]) -> Iterator[tuple[str, str]]:

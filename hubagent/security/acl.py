@@ -5,8 +5,11 @@ a device account `A` owns `<device_root>/A/...`. It may write `<root>/A/state`,
 `<root>/A/availability`, `<root>/A/attributes` and `<discovery_prefix>/+/A/+/config`
 (its discovery node_id is the account), and read `<root>/A/set`, `<root>/A/+/set` and
 `<discovery_prefix>/status`. The hub account reads discovery and every device's
-state/availability/attributes, writes every device's `set` topics and owns `hubagent/#`.
-Nobody else gets anything (the broker denies what no line allows).
+state/availability/attributes and writes every device's `set` topics; under `hubagent/` it
+reads the request topic and writes status, responses and notifications, but may never
+publish a request. Requester accounts (`acl.requesters`) publish `hubagent/request` and
+read `hubagent/response/<account>/#`. Nobody else gets anything (the broker denies what no
+line allows).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from hubagent.config import Config
 
 log = logging.getLogger(__name__)
 
+REQUEST_TOPIC = "hubagent/request"  # the MQTT request interface's topic (interfaces.mqtt_request)
 SALT_LEN = 12  # what mosquitto_passwd 2.x uses
 _ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -35,11 +39,14 @@ class Accounts:
     hub_username: str
     hub_password: str = field(repr=False)  # secrets stay out of logs and tracebacks
     devices: dict[str, str] = field(default_factory=dict, repr=False)
+    requesters: dict[str, str] = field(default_factory=dict, repr=False)
 
     def password(self, username: str) -> str:
-        """The password of the hub or a device account; KeyError when unknown."""
+        """The password of the hub, a requester or a device account; KeyError when unknown."""
         if username == self.hub_username:
             return self.hub_password
+        if username in self.requesters:
+            return self.requesters[username]
         return self.devices[username]
 
 
@@ -72,13 +79,15 @@ def device_accounts_from_homes(paths: list[str] | list[Path]) -> list[str]:
     return list(accounts)
 
 
-def build_acl(cfg: Config, device_accounts: list[str]) -> str:
-    """The mosquitto ACL file text for the hub account and the device accounts."""
+def build_acl(cfg: Config, device_accounts: list[str], requesters: list[str] | None = None) -> str:
+    """The mosquitto ACL file text for the hub, the device and the requester accounts."""
+    requesters = list(cfg.acl.requesters) if requesters is None else requesters
     root = cfg.acl.device_root
     disc = cfg.mqtt.discovery_prefix
     hub = cfg.acl.hub_account
     lines = [
         "# Written by `hubagent acl`. Device accounts: " + (", ".join(device_accounts) or "none"),
+        "# Requester accounts: " + (", ".join(requesters) or "none"),
         "",
         f"user {hub}",
         f"topic read {disc}/#",
@@ -89,7 +98,12 @@ def build_acl(cfg: Config, device_accounts: list[str]) -> str:
         f"topic write {root}/+/set",
         f"topic write {root}/+/+/set",
         *(f"topic write {t}" for t in cfg.acl.hub_write),
-        "topic readwrite hubagent/#",
+        # Never `write hubagent/request`: what the hub publishes must not come back to it
+        # as a request (a device config naming the request topic as a command topic).
+        f"topic read {REQUEST_TOPIC}",
+        "topic readwrite hubagent/status",
+        "topic readwrite hubagent/response/#",
+        "topic readwrite hubagent/notify/#",
         # The hub may ask devices to re-announce (what Home Assistant's birth message does).
         f"topic write {disc}/status",
         "",
@@ -107,6 +121,14 @@ def build_acl(cfg: Config, device_accounts: list[str]) -> str:
     # Per-user lines because a pattern without %u is applied but warned about by mosquitto.
     for account in device_accounts:
         lines += [f"user {account}", f"topic read {disc}/status", ""]
+    for account in requesters:
+        lines += [
+            f"user {account}",
+            f"topic write {REQUEST_TOPIC}",
+            f"topic read hubagent/response/{account}/#",
+            "topic read hubagent/status",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -123,8 +145,14 @@ def load_accounts(path: str | Path) -> Accounts:
     devices = data.get("devices") or {}
     if not isinstance(devices, dict):
         raise ValueError(f"{path}: 'devices' must be a mapping")
+    requesters = data.get("requesters") or {}
+    if not isinstance(requesters, dict):
+        raise ValueError(f"{path}: 'requesters' must be a mapping")
     return Accounts(
-        str(hub["username"]), str(hub["password"]), {str(k): str(v) for k, v in devices.items()}
+        str(hub["username"]),
+        str(hub["password"]),
+        {str(k): str(v) for k, v in devices.items()},
+        {str(k): str(v) for k, v in requesters.items()},
     )
 
 
@@ -150,24 +178,31 @@ def write_account_files(cfg: Config, out: Path, device_accounts: list[str]) -> l
     hub_password = cfg.mqtt.password or (
         old.hub_password if old and old.hub_username == hub else secrets.token_urlsafe(24)
     )
+    requesters: dict[str, str] = {}
+    for account in cfg.acl.requesters:
+        if account == hub or not _ACCOUNT_RE.match(account):
+            log.warning("requester account %r is not usable (reserved or invalid)", account)
+            continue
+        known = old.requesters.get(account) if old else None
+        requesters[account] = known or secrets.token_urlsafe(24)
     devices: dict[str, str] = {}
     for account in device_accounts:
-        if account == hub or not _ACCOUNT_RE.match(account):
+        if account == hub or account in requesters or not _ACCOUNT_RE.match(account):
             log.warning("device account %r is not usable (reserved or invalid), skipped", account)
             continue
         known = old.devices.get(account) if old else None
         devices[account] = known or secrets.token_urlsafe(24)
-    accounts = Accounts(hub, hub_password, devices)
-    passwd = "".join(
-        f"{user}:{hash_password(pw)}\n" for user, pw in [(hub, hub_password), *devices.items()]
-    )
+    accounts = Accounts(hub, hub_password, devices, requesters)
+    everyone = [(hub, hub_password), *requesters.items(), *devices.items()]
+    passwd = "".join(f"{user}:{hash_password(pw)}\n" for user, pw in everyone)
     data = {
         "hub": {"username": hub, "password": hub_password},
+        "requesters": dict(accounts.requesters),
         "devices": dict(accounts.devices),
     }
     paths = [out / "passwd", out / "acl", accounts_file]
     _write_private(paths[0], passwd)
-    _write_private(paths[1], build_acl(cfg, list(devices)))
+    _write_private(paths[1], build_acl(cfg, list(devices), list(requesters)))
     _write_private(paths[2], yaml.safe_dump(data, sort_keys=False))
     log.info("wrote accounts for the hub and %d devices to %s", len(devices), out)
     return paths

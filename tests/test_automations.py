@@ -164,7 +164,7 @@ def test_errors_name_the_line_and_the_other_automations_still_load() -> None:
             "id: a\ntrigger: [{platform: hub_start}]\naction:\n"
             "  - notify: {topic: home/front_door/set, message: UNLOCK}\n",
             4,
-            "outside hubagent/#",
+            "outside hubagent/notify/#",
         ),
         (
             "id: a\ntrigger: [{platform: hub_start}]\naction:\n"

@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from hubagent.automations.model import Automation
+from hubagent.automations.validation import NOTIFY_TREE, notify_allowed
 from hubagent.store.db import AuditEntry
 from hubagent.types import Action, MqttMessage
 
@@ -34,6 +35,11 @@ class StepRunner:
             self._stop.wait(value)
             return {"kind": kind, "status": "done", "seconds": value}
         if kind == "notify":
+            if not notify_allowed(value.get("topic")):  # files are checked at load; this
+                # holds for steps built any other way too
+                reason = f"notify may only publish under {NOTIFY_TREE}/, not {value.get('topic')!r}"
+                log.warning("automation %s: %s; refused", automation.id, reason)
+                return {"kind": kind, "status": "refused", "reason": reason}
             message = value["message"]
             payload = message if isinstance(message, str) else json.dumps(message)
             self.hub.outbox.send(MqttMessage(value["topic"], payload, qos=1))

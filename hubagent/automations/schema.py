@@ -12,7 +12,7 @@ from hubagent.automations.model import Automation, AutomationError
 from hubagent.automations.validation import Checker
 from hubagent.automations.yamlfile import Loader, line_of
 
-DEFAULT_NOTIFY_TOPICS = ("hubagent/#",)
+DEFAULT_NOTIFY_TOPICS = ("hubagent/notify/#",)  # never wider: see validation.NOTIFY_TREE
 
 
 @dataclass

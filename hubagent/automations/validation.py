@@ -31,6 +31,26 @@ from hubagent.automations.yamlfile import (
 )
 from hubagent.types import DOMAIN_VERBS, READ_ONLY_DOMAINS, UNIVERSAL_VERBS
 
+# Where `notify` may publish, whatever `notify_topics` says: never a device's command topic,
+# never `hubagent/request` (a rule without allow_sensitive once unlocked a door by
+# notify-publishing "unlock the front door" and "yes" there).
+NOTIFY_TREE = "hubagent/notify"
+
+
+def notify_allowed(topic: object, notify_topics: Iterable[str] = (f"{NOTIFY_TREE}/#",)) -> bool:
+    """A plain topic under `hubagent/notify/` that also matches one of `notify_topics`."""
+    if not isinstance(topic, str) or not topic.startswith(NOTIFY_TREE + "/"):
+        return False
+    if any(c in topic for c in "+#\x00") or len(topic) > 1024:
+        return False
+    return any(mqtt.topic_matches_sub(f, topic) for f in notify_topics)
+
+
+def _also(notify_topics: Iterable[str]) -> str:
+    narrower = [f for f in notify_topics if f != f"{NOTIFY_TREE}/#"]
+    return f" (and {', '.join(narrower)})" if narrower else ""
+
+
 _ID = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
@@ -235,11 +255,12 @@ class Checker:
             topic = body.get("topic")
             if not isinstance(topic, str) or not topic or "+" in topic or "#" in topic:
                 raise self.fail(line, f"notify needs a plain 'topic' (no wildcards), got {topic!r}")
-            if not any(mqtt.topic_matches_sub(f, topic) for f in self.notify_topics):
+            if not notify_allowed(topic, self.notify_topics):
                 raise self.fail(
                     line,
-                    f"notify topic '{topic}' is outside {', '.join(self.notify_topics)}; "
-                    "automations may not publish to device topics",
+                    f"notify topic '{topic}' is outside {NOTIFY_TREE}/#"
+                    f"{_also(self.notify_topics)}; automations may not publish to device "
+                    "topics or to the request topic",
                 )
             message = body.get("message", "")
             return Step(kind, {"topic": topic, "message": message}, line)

@@ -52,6 +52,9 @@ class AclConfig:
     # automations runner). Nobody else may, the hub account included: a device config
     # naming `hubagent/request` must not make the hub ask itself to unlock a door.
     requesters: tuple[str, ...] = ("requester",)
+    # Further hub processes sharing the request topic (`$share/hubagent/...`): the broker
+    # binds client ids to usernames, so each worker logs in with its own account.
+    hub_workers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

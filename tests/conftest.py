@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hubagent.config import AclConfig, Config
 from hubagent.mqtt.broker import INSTALL_HINT, find_mosquitto
 from hubagent.mqtt.local import LocalBroker, start_local_broker
 
@@ -20,6 +21,9 @@ from hubagent.mqtt.local import LocalBroker, start_local_broker
 pytest_plugins = ["demohome"]
 
 DEFAULT_DEVICE_ACCOUNTS = ("dev_a", "dev_b")
+# The broker binds client ids to usernames: a second connection with the hub's rights (a
+# watcher, another worker) needs an account of its own.
+TEST_CONFIG = Config(acl=AclConfig(hub_workers=("hubagent-2", "hubagent-3")))
 
 
 def require_mosquitto() -> str:
@@ -41,7 +45,7 @@ def make_broker_env(
 ) -> BrokerEnv:
     """Certificates, accounts and a started broker for these device accounts."""
     require_mosquitto()
-    return start_local_broker(Path(tmp_path), device_accounts)
+    return start_local_broker(Path(tmp_path), device_accounts, TEST_CONFIG)
 
 
 @pytest.fixture(scope="session")

@@ -121,6 +121,7 @@ def test_compose_config_is_valid_and_consistent() -> None:
     assert "listener 8883" in conf and "allow_anonymous false" in conf
     assert "password_file /mosquitto/config/acl/passwd" in conf
     assert "acl_file /mosquitto/config/acl/acl" in conf
+    assert "use_username_as_clientid true" in conf  # no session takeover between accounts
 
 
 def test_example_config_covers_every_key() -> None:

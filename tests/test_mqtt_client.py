@@ -110,13 +110,13 @@ def test_tls_connect_sets_nodelay_and_publishes_qos1(broker_env) -> None:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
         assert sock.version() in ("TLSv1.2", "TLSv1.3")
         inbox = Inbox()
-        topic = f"hubagent/test/{uuid.uuid4().hex[:6]}"
+        topic = f"hubagent/notify/test/{uuid.uuid4().hex[:6]}"
         assert hub.subscribe(topic, inbox, timeout=3)
         result = hub.publish(topic, b"\x00\x01", qos=1, timeout=3)
         assert result.ok and "0x00" in result.reason
         assert inbox.get() == (topic, b"\x00\x01", False)
         # No subscriber: PUBACK 0x10 is still a success.
-        lonely = hub.publish(f"hubagent/nobody/{uuid.uuid4().hex[:6]}", "x", timeout=3)
+        lonely = hub.publish(f"hubagent/notify/nobody/{uuid.uuid4().hex[:6]}", "x", timeout=3)
         assert lonely.ok and "0x10" in lonely.reason
         assert hub.stats.published >= 2 and hub.stats.received >= 1
     finally:
@@ -128,7 +128,7 @@ def test_properties_reach_message_handlers_and_unsubscribe_stops_them(broker_env
     try:
         got: queue.Queue = queue.Queue()
         plain = Inbox()
-        topic = f"hubagent/test/{uuid.uuid4().hex[:6]}"
+        topic = f"hubagent/notify/test/{uuid.uuid4().hex[:6]}"
         assert hub.subscribe_messages(topic, got.put, timeout=3)
         assert hub.subscribe(topic, plain, timeout=3)
         sent = hub.publish(topic, "ping", timeout=3, correlation_data=b"\x01req-7")
@@ -177,7 +177,7 @@ def test_handler_error_is_logged_and_next_message_handled(broker_env, caplog) ->
 
         seen.put(json.loads(payload))  # raises on a malformed payload
 
-    topic = f"hubagent/test/{uuid.uuid4().hex[:6]}"
+    topic = f"hubagent/notify/test/{uuid.uuid4().hex[:6]}"
     try:
         assert hub.subscribe(topic, strict, timeout=3)
         with caplog.at_level(logging.WARNING, logger="hubagent.mqtt.client"):
@@ -193,15 +193,15 @@ def test_handler_error_is_logged_and_next_message_handled(broker_env, caplog) ->
 
 
 def test_birth_and_clean_stop_leave_retained_status(broker_env) -> None:
-    status = f"hubagent/status-{uuid.uuid4().hex[:6]}"
-    watcher = _started(broker_env.mqtt_config(), status_topic=None)
+    status = f"hubagent/notify/status-{uuid.uuid4().hex[:6]}"
+    watcher = _started(broker_env.mqtt_config("hubagent-2"), status_topic=None)
     inbox = Inbox()
     try:
         assert watcher.subscribe(status, inbox, timeout=3)
         hub = _started(broker_env.mqtt_config(), status_topic=status)
         assert inbox.get()[1] == b"online"
         early = Inbox()
-        probe = _started(broker_env.mqtt_config(), status_topic=None)
+        probe = _started(broker_env.mqtt_config("hubagent-3"), status_topic=None)
         try:
             assert probe.subscribe(status, early, timeout=3)
             assert early.get() == (status, b"online", True)  # retained birth
@@ -211,7 +211,7 @@ def test_birth_and_clean_stop_leave_retained_status(broker_env) -> None:
         assert inbox.get()[1] == b"offline"
         # A late subscriber sees the retained state.
         late = Inbox()
-        other = _started(broker_env.mqtt_config(), status_topic=None)
+        other = _started(broker_env.mqtt_config("hubagent-3"), status_topic=None)
         try:
             assert other.subscribe(status, late, timeout=3)
             assert late.get() == (status, b"offline", True)
@@ -222,8 +222,8 @@ def test_birth_and_clean_stop_leave_retained_status(broker_env) -> None:
 
 
 def test_last_will_offline_when_the_process_dies(broker_env) -> None:
-    status = f"hubagent/status-{uuid.uuid4().hex[:6]}"
-    watcher = _started(broker_env.mqtt_config(), status_topic=None)
+    status = f"hubagent/notify/status-{uuid.uuid4().hex[:6]}"
+    watcher = _started(broker_env.mqtt_config("hubagent-2"), status_topic=None)
     inbox = Inbox()
     cfg = broker_env.mqtt_config()
     script = textwrap.dedent(

@@ -28,11 +28,12 @@ ME = "hubagent/response/requester/"  # the requester account's own reply tree
 
 
 def start_worker(
-    env: BrokerEnv, store: Path, client_id: str, protocol: str = "5"
+    env: BrokerEnv, store: Path, client_id: str, protocol: str = "5", account: str | None = None
 ) -> tuple[Hub, Interfaces]:
+    """A hub worker; each concurrent one logs in with its own hub worker account."""
     cfg = Config(
         homes=(str(DEMO_HOME),),
-        mqtt=env.mqtt_config(client_id=client_id, protocol=protocol),
+        mqtt=env.mqtt_config(account, client_id=client_id, protocol=protocol),
         llm=LlmConfig(backend="none"),
         store=StoreConfig(path=str(store / f"{client_id}.db")),
         http=HttpConfig(enabled=False),
@@ -174,7 +175,7 @@ def test_reply_is_never_aimed_outside_the_response_tree(
 def test_two_workers_split_the_requests(
     worker: Hub, env: BrokerEnv, requester: Requester, tmp_path: Path
 ) -> None:
-    second, interfaces = start_worker(env, tmp_path, "hubagent-b")
+    second, interfaces = start_worker(env, tmp_path, "hubagent-b", account="hubagent-2")
     try:
         topic = f"{ME}split"
         requester.subscribe(topic)
@@ -201,7 +202,9 @@ def test_two_workers_split_the_requests(
 def test_mqtt_311_worker_uses_the_plain_topic_and_the_id_reply(
     worker: Hub, env: BrokerEnv, requester: Requester, tmp_path: Path
 ) -> None:
-    old, interfaces = start_worker(env, tmp_path, "hubagent-311", protocol="3.1.1")
+    old, interfaces = start_worker(
+        env, tmp_path, "hubagent-311", protocol="3.1.1", account="hubagent-3"
+    )
     try:
         requester.subscribe("hubagent/response/requester/#")
         requester.request(

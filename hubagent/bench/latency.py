@@ -22,6 +22,7 @@ from hubagent.bench.report import SuiteResult, percentile
 log = logging.getLogger(__name__)
 
 DEMO_HOME = Path(__file__).resolve().parents[2] / "devices" / "demo-home.yaml"
+BARE_ACCOUNT = "hubagent-bare"  # a hub worker account (see runner.py)
 
 # Matcher-covered wording (Home Assistant intent sentences); pairs flip state each time.
 LOCAL_SENTENCES = [
@@ -110,7 +111,7 @@ def _bare_client(broker: Any) -> Any:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    cfg = broker.mqtt_config()
+    cfg = broker.mqtt_config(BARE_ACCOUNT)  # the hub's rights, not its login (it is running)
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bare-{uuid.uuid4().hex[:6]}",
                     protocol=mqtt.MQTTv5)  # fmt: skip
     c.tls_set(ca_certs=cfg.ca_file)

@@ -48,6 +48,7 @@ def run_suites(
     from hubagent.bench import footprint, ingest, latency, llm
     from hubagent.bench.publisher import bench_accounts
     from hubagent.bench.report import SuiteResult, machine_facts
+    from hubagent.config import AclConfig, Config
     from hubagent.mqtt.local import start_local_broker
     from hubagent.security.acl import device_accounts_from_homes
 
@@ -59,7 +60,10 @@ def run_suites(
     if "ingest" in suites:
         accounts += bench_accounts(max(sizes))
     tmp = Path(tempfile.mkdtemp(prefix="hubagent-bench-"))
-    broker = start_local_broker(tmp, accounts)
+    # The latency suite's bare client runs beside the hub: an account of its own, because
+    # the broker binds client ids to usernames.
+    roles = AclConfig(hub_workers=(latency.BARE_ACCOUNT,))
+    broker = start_local_broker(tmp, accounts, Config(acl=roles))
     settings["broker"] = f"mosquitto TLS 127.0.0.1:{broker.broker.password_port}"
     runtime = None
     if use_llm and {"ingest", "latency", "llm"} & set(suites):

@@ -95,8 +95,12 @@ class MosquittoBroker:
         host: str = "127.0.0.1",
         password_port: int = 0,
         cert_port: int = 0,
+        bind_client_ids: bool = True,
     ) -> None:
+        """`bind_client_ids`: the broker uses each login's username as its client id, so
+        no account can connect under another's client id and take over its session."""
         self.workdir = Path(workdir)
+        self.bind_client_ids = bind_client_ids
         self.certs = certs
         self.passwd_file = Path(passwd_file)
         self.acl_file = Path(acl_file)
@@ -173,6 +177,10 @@ class MosquittoBroker:
             f"certfile {staged['cert']}",
             f"keyfile {staged['key']}",
         ]
+        if self.bind_client_ids:
+            # A client id is whatever the client says; with this, a device account that
+            # connects as `hubagent` gets its own username as id instead of kicking the hub.
+            tls.append("use_username_as_clientid true")
         lines = [
             "# Written by hubagent.mqtt.broker",
             *([f"user {user}"] if user else []),

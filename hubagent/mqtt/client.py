@@ -9,14 +9,13 @@ broker session, and are sent again on every (re)connect.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -33,6 +32,7 @@ from hubagent.mqtt.messages import (
     filter_matches,
     received_from,
 )
+from hubagent.mqtt.takeover import TakeoverWatch, new_paho_client
 
 __all__ = ["ClientStats", "MqttClient", "PublishResult", "Received"]
 
@@ -80,35 +80,14 @@ class MqttClient:
         self._stopping = False
         self._failed_handlers: set[int] = set()
         self._own_inputs: set[str] = set()  # topics this client serves; never published to
+        self.takeover = TakeoverWatch()
         self._loop_ident: int | None = None  # the paho network thread
         self.last_error: str | None = None
         # Acks (PUBACK / SUBACK reason codes) by message id, for callers that wait for them.
         self._acks: OrderedDict[int, ReasonCode] = OrderedDict()
         self._ack_cond = threading.Condition()
 
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or cfg.client_id,
-            protocol=protocol,
-            clean_session=None if self._v5 else True,
-        )
-        if cfg.tls:
-            try:
-                client.tls_set(
-                    ca_certs=_path(cfg.ca_file),
-                    certfile=_path(cfg.cert_file),
-                    keyfile=_path(cfg.key_file),
-                )
-            except OSError as exc:  # missing or unreadable CA/cert/key (ssl.SSLError included)
-                raise ValueError(
-                    f"mqtt TLS files (ca_file={cfg.ca_file}, cert_file={cfg.cert_file}, "
-                    f"key_file={cfg.key_file}): {exc}"
-                ) from None
-        if cfg.username:
-            client.username_pw_set(cfg.username, cfg.password)
-        if status_topic:
-            client.will_set(status_topic, "offline", qos=1, retain=True)
-        client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)  # type: ignore[arg-type]
+        client = new_paho_client(cfg, client_id or cfg.client_id, protocol, status_topic)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -338,6 +317,7 @@ class MqttClient:
             self._failing = False
             self.last_error = None
             self._connected.set()
+            self.takeover.connected()
             subs = [(f, qos) for f, (qos, _) in self._subs.items()]
         for topic_filter, qos in subs:
             client.subscribe(topic_filter, qos)
@@ -359,8 +339,20 @@ class MqttClient:
         if reason_code.is_failure and (was or not refused):  # keep the CONNACK's reason
             self.last_error = f"disconnected: {describe(reason_code)}"
         if was:
+            taken = None if self._stopping else self.takeover.disconnected(reason_code.value)
             level = logging.INFO if self._stopping else logging.WARNING
+            if self.takeover.warned and self.takeover.last_short and not taken:
+                level = logging.DEBUG  # said once below; not a line per kick
             log.log(level, "MQTT disconnected: %s", reason_code)
+            if taken:
+                log.error(
+                    "MQTT %s:%s as %r: %s. The broker binds client ids to accounts, so "
+                    "another process uses this account: stop it or give it its own account",
+                    self.cfg.host,
+                    self.cfg.port,
+                    self.cfg.username,
+                    taken,
+                )
             self._notify(False)
         elif reason_code.is_failure and not self._failing:
             self._failing = True
@@ -409,7 +401,3 @@ class MqttClient:
                     exc,
                     exc_info=first,
                 )
-
-
-def _path(value: str | None) -> str | None:
-    return os.path.expanduser(value) if value else None

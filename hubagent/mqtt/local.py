@@ -75,7 +75,8 @@ def start_local_broker(
     config = config or Config()
     accounts = list(device_accounts)
     directory = Path(directory)
-    clients = [config.acl.hub_account, *config.acl.requesters, *accounts]
+    roles = config.acl
+    clients = [roles.hub_account, *roles.hub_workers, *roles.requesters, *accounts]
     certs = init_certs(directory / "certs", clients=clients)
     passwd, acl, accounts_file = write_account_files(config, directory / "acl", accounts)
     # The broker drops to the `mosquitto` user, which cannot enter private folders such as

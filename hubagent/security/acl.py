@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,13 +41,15 @@ class Accounts:
     hub_password: str = field(repr=False)  # secrets stay out of logs and tracebacks
     devices: dict[str, str] = field(default_factory=dict, repr=False)
     requesters: dict[str, str] = field(default_factory=dict, repr=False)
+    workers: dict[str, str] = field(default_factory=dict, repr=False)  # more hub processes
 
     def password(self, username: str) -> str:
-        """The password of the hub, a requester or a device account; KeyError when unknown."""
+        """The password of any account written by `write_account_files`; KeyError if unknown."""
         if username == self.hub_username:
             return self.hub_password
-        if username in self.requesters:
-            return self.requesters[username]
+        for group in (self.workers, self.requesters):
+            if username in group:
+                return group[username]
         return self.devices[username]
 
 
@@ -79,16 +82,11 @@ def device_accounts_from_homes(paths: list[str] | list[Path]) -> list[str]:
     return list(accounts)
 
 
-def build_acl(cfg: Config, device_accounts: list[str], requesters: list[str] | None = None) -> str:
-    """The mosquitto ACL file text for the hub, the device and the requester accounts."""
-    requesters = list(cfg.acl.requesters) if requesters is None else requesters
+def _hub_lines(cfg: Config, hub: str) -> list[str]:
+    """The rights of the hub account (and of each further hub worker)."""
     root = cfg.acl.device_root
     disc = cfg.mqtt.discovery_prefix
-    hub = cfg.acl.hub_account
-    lines = [
-        "# Written by `hubagent acl`. Device accounts: " + (", ".join(device_accounts) or "none"),
-        "# Requester accounts: " + (", ".join(requesters) or "none"),
-        "",
+    return [
         f"user {hub}",
         f"topic read {disc}/#",
         f"topic read {root}/+/state",
@@ -107,6 +105,23 @@ def build_acl(cfg: Config, device_accounts: list[str], requesters: list[str] | N
         # The hub may ask devices to re-announce (what Home Assistant's birth message does).
         f"topic write {disc}/status",
         "",
+    ]
+
+
+def build_acl(cfg: Config, device_accounts: list[str], requesters: list[str] | None = None) -> str:
+    """The mosquitto ACL file text for the hub (and its workers), device and requester
+    accounts."""
+    requesters = list(cfg.acl.requesters) if requesters is None else requesters
+    root = cfg.acl.device_root
+    disc = cfg.mqtt.discovery_prefix
+    lines = [
+        "# Written by `hubagent acl`. Device accounts: " + (", ".join(device_accounts) or "none"),
+        "# Requester accounts: " + (", ".join(requesters) or "none"),
+        "",
+    ]
+    for hub in (cfg.acl.hub_account, *cfg.acl.hub_workers):
+        lines += _hub_lines(cfg, hub)
+    lines += [
         # Patterns apply to every authenticated user; only accounts in the password file or
         # holders of a certificate from our CA can log in, and each gets only its own subtree.
         "# every device account: its own subtree only",
@@ -142,17 +157,18 @@ def load_accounts(path: str | Path) -> Accounts:
     hub = data.get("hub") if isinstance(data, dict) else None
     if not isinstance(hub, dict) or "username" not in hub or "password" not in hub:
         raise ValueError(f"{path}: 'hub' needs 'username' and 'password'")
-    devices = data.get("devices") or {}
-    if not isinstance(devices, dict):
-        raise ValueError(f"{path}: 'devices' must be a mapping")
-    requesters = data.get("requesters") or {}
-    if not isinstance(requesters, dict):
-        raise ValueError(f"{path}: 'requesters' must be a mapping")
+    groups: dict[str, dict[str, str]] = {}
+    for name in ("devices", "requesters", "hub_workers"):
+        group = data.get(name) or {}
+        if not isinstance(group, dict):
+            raise ValueError(f"{path}: '{name}' must be a mapping")
+        groups[name] = {str(k): str(v) for k, v in group.items()}
     return Accounts(
         str(hub["username"]),
         str(hub["password"]),
-        {str(k): str(v) for k, v in devices.items()},
-        {str(k): str(v) for k, v in requesters.items()},
+        groups["devices"],
+        groups["requesters"],
+        groups["hub_workers"],
     )
 
 
@@ -161,6 +177,20 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.chmod(path, 0o600)
+
+
+def _passwords(
+    kind: str, names: Iterable[str], taken: set[str], known: dict[str, str]
+) -> dict[str, str]:
+    """A password per usable, not yet taken account name (the known one when there is)."""
+    out: dict[str, str] = {}
+    for account in names:
+        if account in taken or not _ACCOUNT_RE.match(account):
+            log.warning("%s account %r is not usable (reserved or invalid), skipped", kind, account)
+            continue
+        taken.add(account)
+        out[account] = known.get(account) or secrets.token_urlsafe(24)
+    return out
 
 
 def write_account_files(cfg: Config, out: Path, device_accounts: list[str]) -> list[Path]:
@@ -178,27 +208,17 @@ def write_account_files(cfg: Config, out: Path, device_accounts: list[str]) -> l
     hub_password = cfg.mqtt.password or (
         old.hub_password if old and old.hub_username == hub else secrets.token_urlsafe(24)
     )
-    requesters: dict[str, str] = {}
-    for account in cfg.acl.requesters:
-        if account == hub or not _ACCOUNT_RE.match(account):
-            log.warning("requester account %r is not usable (reserved or invalid)", account)
-            continue
-        known = old.requesters.get(account) if old else None
-        requesters[account] = known or secrets.token_urlsafe(24)
-    devices: dict[str, str] = {}
-    for account in device_accounts:
-        if account == hub or account in requesters or not _ACCOUNT_RE.match(account):
-            log.warning("device account %r is not usable (reserved or invalid), skipped", account)
-            continue
-        known = old.devices.get(account) if old else None
-        devices[account] = known or secrets.token_urlsafe(24)
-    accounts = Accounts(hub, hub_password, devices, requesters)
-    everyone = [(hub, hub_password), *requesters.items(), *devices.items()]
+    taken = {hub}
+    workers = _passwords("hub worker", cfg.acl.hub_workers, taken, old.workers if old else {})
+    requesters = _passwords("requester", cfg.acl.requesters, taken, old.requesters if old else {})
+    devices = _passwords("device", device_accounts, taken, old.devices if old else {})
+    everyone = [(hub, hub_password), *workers.items(), *requesters.items(), *devices.items()]
     passwd = "".join(f"{user}:{hash_password(pw)}\n" for user, pw in everyone)
     data = {
         "hub": {"username": hub, "password": hub_password},
-        "requesters": dict(accounts.requesters),
-        "devices": dict(accounts.devices),
+        "hub_workers": workers,
+        "requesters": requesters,
+        "devices": devices,
     }
     paths = [out / "passwd", out / "acl", accounts_file]
     _write_private(paths[0], passwd)

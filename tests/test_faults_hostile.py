@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import paho.mqtt.client as paho
 import pytest
 from conftest import BrokerEnv, make_broker_env
-from faultkit import Receiver, hub_config, rss_mb, wait_for, write_home
+from faultkit import hub_config, rss_mb, wait_for, write_home
 
 from hubagent.app import Hub
 from hubagent.mqtt.client import MqttClient
@@ -129,10 +129,9 @@ def test_hostile_flood_is_counted_logged_once_and_valid_traffic_flows(
     gc.collect()
     rss_before = rss_mb()
 
-    # The compromised plug: a second connection with the plug's own account.
-    evil = MqttClient(env.mqtt_config("lab_plug"), status_topic=None)
-    evil.start()
-    assert evil.wait_connected(10)
+    # The compromised plug: its own connection (client ids are bound to accounts, so a
+    # second login with the plug's account would only kick the first).
+    evil = sim.client("switch.lab_plug")
     sent: dict[str, int] = {}
     valid_brightness: list[int] = []
     started = time.monotonic()
@@ -166,7 +165,6 @@ def test_hostile_flood_is_counted_logged_once_and_valid_traffic_flows(
     )
     gc.collect()
     rss_after = rss_mb()
-    evil.stop()
 
     # The rogue account: other devices' topics are refused by the broker (MQTT 5 PUBACK
     # 0x87), wildcards and NUL are refused before they leave the client.
@@ -220,20 +218,16 @@ def test_hostile_flood_is_counted_logged_once_and_valid_traffic_flows(
 
 
 def test_unparseable_state_payloads_are_counted(setup: tuple[BrokerEnv, Simulator, Hub]) -> None:
-    env, _sim, hub = setup
+    _env, sim, hub = setup
     before = hub.discovery.counters["bad_state"]
-    device = Receiver(env.mqtt_config("lab_lamp"), ()).start()
-    try:
-        assert device.client is not None
-        for payload in (b'{"state": "ON", ', b'{"state": [1, 2]}', b"[1, 2]"):
-            assert device.client.publish("home/lab_lamp/state", payload, qos=1, timeout=5).ok
-        # A valid update last: once it is applied, the three bad ones were handled.
-        assert device.client.publish(
-            "home/lab_lamp/state", b'{"state": "ON", "brightness": 127}', qos=1, timeout=5
-        ).ok
-        wait_for(lambda: hub.registry.get("light.lab_lamp").state.get("brightness") == 50)
-    finally:
-        device.stop()
+    device = sim.client("light.lab_lamp")  # the lamp's own connection
+    for payload in (b'{"state": "ON", ', b'{"state": [1, 2]}', b"[1, 2]"):
+        assert device.publish("home/lab_lamp/state", payload, qos=1, timeout=5).ok
+    # A valid update last: once it is applied, the three bad ones were handled.
+    assert device.publish(
+        "home/lab_lamp/state", b'{"state": "ON", "brightness": 127}', qos=1, timeout=5
+    ).ok
+    wait_for(lambda: hub.registry.get("light.lab_lamp").state.get("brightness") == 50)
     assert hub.discovery.counters["bad_state"] - before == 3
 
 

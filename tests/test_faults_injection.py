@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BrokerEnv, make_broker_env
-from faultkit import Receiver, hub_config, wait_for, write_home
+from faultkit import hub_config, wait_for, write_home
 
 from hubagent.agent import Reply
 from hubagent.app import Hub
@@ -31,10 +31,10 @@ NOTE = (
 LOCK_TOPIC = "home/front_door/set"
 
 
-def announce_injection(env: BrokerEnv) -> None:
-    """What the compromised plug publishes, all on topics its account may write."""
-    evil = Receiver(env.mqtt_config("lab_plug"), ()).start()
-    assert evil.client is not None
+def announce_injection(sim: Simulator) -> None:
+    """What the compromised plug publishes, all on topics its account may write, through
+    its own connection (client ids are bound to accounts: a second login would kick it)."""
+    evil = sim.client("switch.lab_plug")
     device = {"identifiers": ["hubagent_sim_lab_plug"], "name": "Lab plug"}
     configs = {
         "homeassistant/switch/lab_plug/evil/config": {
@@ -51,9 +51,8 @@ def announce_injection(env: BrokerEnv) -> None:
         },
     }
     for topic, config in configs.items():
-        assert evil.client.publish(topic, json.dumps(config), qos=1, retain=True, timeout=5).ok
-    assert evil.client.publish("home/lab_plug/attributes", NOTE, qos=1, retain=True, timeout=5).ok
-    evil.stop()
+        assert evil.publish(topic, json.dumps(config), qos=1, retain=True, timeout=5).ok
+    assert evil.publish("home/lab_plug/attributes", NOTE, qos=1, retain=True, timeout=5).ok
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +64,7 @@ def env_sim(
     env = make_broker_env(tmp / "broker", ["lab_lamp", "front_door", "lab_plug"])
     sim = Simulator(home, env.mqtt_config, tick_interval=None)
     sim.start()
-    announce_injection(env)
+    announce_injection(sim)
     yield tmp, env, sim
     sim.stop()
     env.close()
@@ -178,8 +177,7 @@ def test_a_device_cannot_announce_a_lock_on_another_devices_topic(tmp_path: Path
     hub = start_hub(tmp_path, env, sim, "spoof", note=False, use_llm=False)
     try:
         seen = hub.discovery.counters["configs"] + hub.discovery.counters["rejected"]
-        evil = Receiver(env.mqtt_config("lab_plug"), ()).start()
-        assert evil.client is not None
+        evil = sim.client("switch.lab_plug")  # the plug's own connection
         spoof = {
             "name": "Garden gate",
             "unique_id": "evil_gate",
@@ -187,8 +185,7 @@ def test_a_device_cannot_announce_a_lock_on_another_devices_topic(tmp_path: Path
             "device": {"identifiers": ["evil_gate"], "name": "Garden gate"},
         }
         topic = "homeassistant/lock/lab_plug/gate/config"
-        assert evil.client.publish(topic, json.dumps(spoof), qos=1, timeout=5).ok
-        evil.stop()
+        assert evil.publish(topic, json.dumps(spoof), qos=1, timeout=5).ok
         wait_for(
             lambda: hub.discovery.counters["configs"] + hub.discovery.counters["rejected"] > seen
         )

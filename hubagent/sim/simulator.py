@@ -134,6 +134,12 @@ class Simulator:
         """The simulated device with this entity id (KeyError when there is none)."""
         return self.devices[entity_id]
 
+    def client(self, entity_id: str) -> MqttClient:
+        """A device's own connection. The broker binds client ids to accounts, so a test
+        that plays the device compromised speaks through this one (a second login of the
+        account would kick it)."""
+        return self._clients[entity_id]
+
     def wait_received(self, count: int, timeout: float = 5.0) -> bool:
         """Wait until at least `count` commands arrived in total."""
         with self._received_cond:

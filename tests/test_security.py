@@ -17,7 +17,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hubagent.config import Config
+from hubagent.config import AclConfig, Config
 from hubagent.mqtt.client import MqttClient
 from hubagent.security.acl import (
     build_acl,
@@ -141,6 +141,10 @@ def test_build_acl_contract() -> None:
     # Only requester accounts may publish requests; the hub never asks itself.
     assert text.count("topic write hubagent/request") == 1
     assert "readwrite hubagent/#" not in text
+    # A further hub worker gets the hub's rights under its own login.
+    workers = build_acl(Config(acl=AclConfig(hub_workers=("hubagent-2",))), ["dev_a"])
+    section = workers.split("user hubagent-2\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert "topic read hubagent/request" in section and "topic write home/+/set" in section
     # Devices never get a readwrite or a wildcard write outside their own subtree.
     assert not any(line.startswith("pattern readwrite") for line in lines)
 

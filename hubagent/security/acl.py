@@ -224,7 +224,13 @@ def write_account_files(cfg: Config, out: Path, device_accounts: list[str]) -> l
     _write_private(paths[0], passwd)
     _write_private(paths[1], build_acl(cfg, list(devices), list(requesters)))
     _write_private(paths[2], yaml.safe_dump(data, sort_keys=False))
-    log.info("wrote accounts for the hub and %d devices to %s", len(devices), out)
+    log.info(
+        "wrote accounts for the hub, %d hub workers, %d requesters and %d devices to %s",
+        len(workers),
+        len(requesters),
+        len(devices),
+        out,
+    )
     return paths
 
 

@@ -66,10 +66,13 @@ def load_homes(
 
 
 def _device_accounts(cfg: Config) -> list[str]:
-    """The device accounts `hubagent acl` generates for the configured home files."""
+    """Accounts that may announce discovery configs only for themselves: the devices
+    `hubagent acl` generates for the configured home files, and the hub's and requesters'
+    own accounts (the ACL's device patterns apply to every login)."""
     from hubagent.security.acl import device_accounts_from_homes
 
-    return device_accounts_from_homes([expand(p) for p in cfg.homes])
+    own = [cfg.acl.hub_account, *cfg.acl.hub_workers, *cfg.acl.requesters]
+    return [*device_accounts_from_homes([expand(p) for p in cfg.homes]), *own]
 
 
 class Hub:

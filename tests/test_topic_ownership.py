@@ -164,6 +164,23 @@ def test_no_config_topic_outside_the_account_tree(
         attacker.stop()
 
 
+def test_a_requester_cannot_announce_devices_in_a_bridge_tree(
+    stack: tuple[BrokerEnv, Hub, Receiver],
+) -> None:
+    """The ACL's device patterns apply to every login, so a requester account may publish
+    discovery configs under its own node; it gets no more than a device account does."""
+    env, hub, _lock = stack
+    requester = Receiver(env.mqtt_config("requester"), ()).start()
+    try:
+        rejected = hub.discovery.counters["rejected"]
+        bridge = {"name": "gate", "cmd_t": "zigbee2mqtt/front_door/set"}
+        publish(requester, f"{DISC}/switch/requester/gate/config", bridge, retain=False)
+        wait_for(lambda: hub.discovery.counters["rejected"] > rejected)
+        assert hub.registry.get("switch.gate") is None
+    finally:
+        requester.stop()
+
+
 def test_hub_never_publishes_to_its_own_request_topic(
     stack: tuple[BrokerEnv, Hub, Receiver],
 ) -> None:

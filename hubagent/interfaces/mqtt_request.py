@@ -59,8 +59,9 @@ class MqttRequests:
         self._pending = 0
 
     def start(self) -> None:
-        # No MQTT 5 `no_local` here: it is a protocol error on a shared subscription. The
-        # hub cannot publish a request instead (client guard + the generated broker ACL).
+        # No MQTT 5 `no_local`: a protocol error on a shared subscription, and it would
+        # not stop one worker's publish reaching another. The hub cannot publish a request
+        # instead (this client guard, and the generated broker ACL).
         self.mqtt.refuse_publish(REQUEST_TOPIC)
         self.mqtt.subscribe_messages(self.topic_filter, self._on_message, qos=1)
 

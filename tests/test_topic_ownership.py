@@ -189,3 +189,33 @@ def test_hub_never_publishes_to_its_own_request_topic(
     _env, hub, _lock = stack
     result = hub.mqtt.publish("hubagent/request", '{"text": "unlock the front door"}', timeout=5)
     assert not result.ok, result.reason
+
+
+@pytest.mark.parametrize(
+    ("topic", "config", "problem"),
+    [
+        # OpenMQTTGateway's RTL_433 sensors (node-less: only admin-granted accounts publish
+        # these) read through `+`; that stays possible.
+        ("homeassistant/sensor/rtl/config", {"stat_t": "+/+/RTL_433toMQTT/Acurite/B/1"}, None),
+        ("homeassistant/sensor/all/config", {"stat_t": "#"}, "wildcards are not allowed"),
+        ("homeassistant/sensor/req/config", {"stat_t": "+/request"}, "the hub's own topics"),
+        ("homeassistant/sensor/hub/config", {"stat_t": "hubagent/+"}, "the hub's own topics"),
+        ("homeassistant/switch/cmd/config", {"cmd_t": "+/x/set"}, "not a valid topic"),
+        ("homeassistant/sensor/pos/config", {"pos_t": "+/pos"}, "wildcards are not allowed"),
+        # With a node (a device account may publish it): never a wildcard.
+        ("homeassistant/sensor/lamp/rtl/config", {"stat_t": "home/lamp/+"}, "wildcards"),
+        ("homeassistant/sensor/lamp/sys/config", {"stat_t": "$SYS/broker/load"}, "broker"),
+        ("homeassistant/sensor/lamp/disc/config", {"stat_t": "homeassistant/x"}, "prefix"),
+    ],
+)
+def test_reserved_and_wildcard_topics_when_parsed(
+    topic: str, config: dict[str, object], problem: str | None
+) -> None:
+    from hubagent.mqtt.discovery import DiscoveryError, parse_message
+
+    payload = json.dumps({"name": "x", **config})
+    if problem is None:
+        assert parse_message(topic, payload).components
+        return
+    with pytest.raises(DiscoveryError, match=problem.replace("$", r"\$")):
+        parse_message(topic, payload)

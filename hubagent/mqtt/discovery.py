@@ -320,10 +320,10 @@ def build_entity(component: str, config: dict[str, Any], key: str) -> Entity:
 
 
 def _component(
-    component: str, config: dict[str, Any], key: str, prefix: str
+    component: str, config: dict[str, Any], key: str, prefix: str, bridge: bool
 ) -> DiscoveredComponent:
     _coerce(config)
-    problem = reserved_topics_problem(config, prefix)
+    problem = reserved_topics_problem(config, prefix, bridge)
     if problem:  # a device naming the hub's, the broker's or everyone's topics
         raise DiscoveryError(f"component {key!r}: {problem}")
     entity = None if component in NON_ENTITY_COMPONENTS else build_entity(component, config, key)
@@ -358,17 +358,17 @@ def parse_message(
         raise DiscoveryError(f"{topic}: payload must be a JSON object")
     _check_string(raw, topic)
     if component == "device":
-        _parse_device(msg, raw, prefix)
+        _parse_device(msg, raw, prefix, node_id is None)
         return msg
     if component not in COMPONENTS:
         # Unknown platforms still become read-only entities so their state is visible.
         component = slugify(component)
     config = _normalise(raw)
-    msg.components.append(_component(component, config, key, prefix))
+    msg.components.append(_component(component, config, key, prefix, node_id is None))
     return msg
 
 
-def _parse_device(msg: DiscoveryMessage, raw: dict[str, Any], prefix: str) -> None:
+def _parse_device(msg: DiscoveryMessage, raw: dict[str, Any], prefix: str, bridge: bool) -> None:
     root = _normalise({k: v for k, v in raw.items() if k not in ("cmps", "components")})
     cmps = raw.get("cmps", raw.get("components"))
     if not isinstance(cmps, dict) or not cmps:
@@ -395,4 +395,4 @@ def _parse_device(msg: DiscoveryMessage, raw: dict[str, Any], prefix: str) -> No
             if key in root:
                 config[key] = root[key]
         component = platform if platform in COMPONENTS else slugify(platform)
-        msg.components.append(_component(component, config, cmp_key, prefix))
+        msg.components.append(_component(component, config, cmp_key, prefix, bridge))

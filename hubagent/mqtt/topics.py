@@ -6,7 +6,10 @@ of every platform, `availability[].topic` and every `cmps` component is checked 
 abbreviations and `~` are expanded:
 - anywhere: no wildcards, nothing starting with `$` (the broker's), nothing under the
   hub's own prefix `hubagent/` (requests, responses, notifications) or the discovery
-  prefix;
+  prefix. One exception: a config announced without a node (which only accounts with
+  admin-granted discovery rights can publish, never a device account) may read state
+  through `+` levels, as OpenMQTTGateway's RTL_433 sensors do; never through `#`, never
+  from the hub's own topics;
 - with the generated ACLs (`acl.device_root`): a config announced under node `N` (which
   only account `N`, or an account the admin granted discovery rights, can publish) may
   name topics under `<device_root>/N/` only, never another account's tree; a known device
@@ -19,8 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import paho.mqtt.client as mqtt
+
 HUB_PREFIX = "hubagent"
 REQUEST_TOPIC = f"{HUB_PREFIX}/request"  # served by interfaces.mqtt_request
+_HUB_TOPICS = (REQUEST_TOPIC, f"{HUB_PREFIX}/status", f"{HUB_PREFIX}/notify/x")
+_READ_KEYS = ("state_topic", "json_attributes_topic")  # keys the hub only subscribes to
 
 
 def config_topics(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -38,10 +45,30 @@ def _under(topic: str, root: str) -> bool:
     return topic == root or topic.startswith(root + "/")
 
 
-def reserved_problem(topic: str, discovery_prefix: str) -> str | None:
-    """Why no device may name `topic` at all, or None."""
-    if "+" in topic or "#" in topic:
+def _wildcard_problem(key: str, topic: str, bridge: bool) -> str | None:
+    if "#" in topic:
         return "wildcards are not allowed"
+    if "+" not in topic:
+        return None
+    # Only configs of accounts the admin granted discovery rights (announced without a
+    # node: OpenMQTTGateway's RTL_433 sensors read `+/+/RTL_433toMQTT/...`) may read
+    # through a `+`, and never from a topic the hub itself serves.
+    readable = key.endswith(_READ_KEYS) or key.startswith("availability")
+    if not (bridge and readable):
+        return "wildcards are not allowed"
+    if any(mqtt.topic_matches_sub(topic, own) for own in _HUB_TOPICS):
+        return f"the filter would read the hub's own topics under {HUB_PREFIX}/"
+    return None
+
+
+def reserved_problem(
+    topic: str, discovery_prefix: str, key: str = "", bridge: bool = False
+) -> str | None:
+    """Why no config may name `topic` (as `key`) at all, or None. `bridge`: a config
+    announced without a node, which device accounts cannot publish."""
+    wildcard = _wildcard_problem(key, topic, bridge)
+    if wildcard:
+        return wildcard
     if topic.startswith("$"):
         return "topics starting with '$' belong to the broker"
     if _under(topic, HUB_PREFIX):
@@ -51,10 +78,12 @@ def reserved_problem(topic: str, discovery_prefix: str) -> str | None:
     return None
 
 
-def reserved_topics_problem(config: dict[str, Any], discovery_prefix: str) -> str | None:
+def reserved_topics_problem(
+    config: dict[str, Any], discovery_prefix: str, bridge: bool = False
+) -> str | None:
     """`"<key> '<topic>': <reason>"` for the first reserved topic of a config, or None."""
     for key, topic in config_topics(config):
-        why = reserved_problem(topic, discovery_prefix)
+        why = reserved_problem(topic, discovery_prefix, key, bridge)
         if why:
             return f"{key} {topic[:120]!r}: {why}"
     return None

@@ -80,6 +80,7 @@ class MqttClient:
         self._stopping = False
         self._failed_handlers: set[int] = set()
         self._own_inputs: set[str] = set()  # topics this client serves; never published to
+        self._refusals_logged: set[str] = set()  # own-input publishes already logged
         self.takeover = TakeoverWatch()
         self._loop_ident: int | None = None  # the paho network thread
         self.last_error: str | None = None
@@ -220,7 +221,9 @@ class MqttClient:
         MQTT 5 property (dropped on 3.1.1, which has none).
         """
         if topic in self._own_inputs:
-            log.warning("refused to publish to %s: the hub's own input topic", topic[:200])
+            if topic not in self._refusals_logged:  # once per topic, not per retry
+                self._refusals_logged.add(topic)
+                log.warning("refused to publish to %s: the hub's own input topic", topic[:200])
             return self._result(False, "refused: the hub's own input topic")
         if not self._connected.is_set():
             # paho would queue a QoS>0 message and send it after reconnecting; the caller's

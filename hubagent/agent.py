@@ -41,6 +41,8 @@ class Reply:
     refused: list[dict[str, Any]] = field(default_factory=list)  # {"text", "error", "reason"}
     needs_confirmation: bool = False
     understanding: Understanding | None = None
+    # The policy's verdict per understood action, in order (the evaluator maps them to steps).
+    decisions: list[Decision] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         u = self.understanding
@@ -181,7 +183,12 @@ class Agent:
             if decision.clamped and decision.reason:
                 outcome.refused.append(decision.reason)
         reply = Reply(
-            reply_text(outcome, self.language), done, refused, needs_confirmation, understanding
+            reply_text(outcome, self.language),
+            done,
+            refused,
+            needs_confirmation,
+            understanding,
+            decisions,
         )
         self._audit(requester, channel, text, understanding or actions, decisions, confirmed)
         return reply

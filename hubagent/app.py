@@ -44,6 +44,20 @@ def open_llm(cfg: Config, use_llm: bool = True) -> Runtime | None:
         return None
 
 
+def open_student(cfg: Config, registry: Registry) -> Any:
+    """The configured distilled student's cascade path, or None (logged) when it is off."""
+    if not cfg.llm.student:
+        return None
+    from hubagent.compress.student import Student, StudentPath
+
+    try:
+        student = Student.load(expand(cfg.llm.student))
+    except ValueError as exc:
+        log.warning("student not loaded, continuing without it: %s", exc)
+        return None
+    return StudentPath(student, registry, cfg.llm.student_threshold)
+
+
 def load_homes(
     registry: Registry, paths: tuple[str, ...] | list[str], *, static: bool
 ) -> list[Entity]:
@@ -114,16 +128,7 @@ class Hub:
         self._ha_follower: Any = None
 
     def _student(self, cfg: Config) -> Any:
-        if not cfg.llm.student:
-            return None
-        from hubagent.compress.student import Student, StudentPath
-
-        try:
-            student = Student.load(expand(cfg.llm.student))
-        except ValueError as exc:
-            log.warning("student not loaded, continuing without it: %s", exc)
-            return None
-        return StudentPath(student, self.registry, cfg.llm.student_threshold)
+        return open_student(cfg, self.registry)
 
     def _ha_bridge(self, cfg: Config) -> Any:
         if not cfg.homeassistant.url:

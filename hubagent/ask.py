@@ -10,22 +10,28 @@ import json
 
 from hubagent.act.policy import Policy
 from hubagent.agent import Agent
-from hubagent.app import load_homes, open_llm
+from hubagent.app import load_homes, open_llm, open_student
 from hubagent.config import Config
 from hubagent.home.registry import Registry
 from hubagent.understand.cascade import Cascade
 from hubagent.understand.llm import LlmUnderstander
 from hubagent.understand.matcher import LocalMatcher
+from hubagent.understand.runtime import Runtime
 
 
-def build_dry_agent(cfg: Config, homes: list[str], use_llm: bool = True) -> Agent:
-    """An Agent over the given home files that checks policy but sends nothing."""
+def build_dry_agent(
+    cfg: Config, homes: list[str], use_llm: bool = True, runtime: Runtime | None = None
+) -> Agent:
+    """An Agent over the given home files that checks policy but sends nothing. `runtime`
+    shares an already open model (the evaluator builds several agents over one model)."""
     registry = Registry()
     load_homes(registry, homes, static=True)
-    runtime = open_llm(cfg, use_llm)
+    if runtime is None:
+        runtime = open_llm(cfg, use_llm)
     cascade = Cascade(
         LocalMatcher(registry, cfg.language),
         LlmUnderstander(registry, runtime, cfg.language),
+        open_student(cfg, registry),
     )
     return Agent(registry, cascade, Policy(cfg.policy, registry), None, None, cfg.language)
 

@@ -25,7 +25,7 @@ from hubagent.store.outbox import Outbox
 from hubagent.types import Entity, MqttMessage
 from hubagent.understand.cascade import Cascade
 from hubagent.understand.llm import LlmUnderstander
-from hubagent.understand.matcher import LocalMatcher
+from hubagent.understand.matcher import LocalMatchers
 from hubagent.understand.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Hub:
         self.mqtt.on_connection_change(self._on_connection_change)
 
         self.policy = Policy(cfg.policy, self.registry)
-        self.matcher = LocalMatcher(self.registry, cfg.language)
+        self.matcher = LocalMatchers(self.registry, cfg.served_languages)
         self.runtime = runtime if runtime is not None else open_llm(cfg, use_llm)
         self.understander = LlmUnderstander(self.registry, self.runtime, cfg.language)
         self.cascade = Cascade(self.matcher, self.understander, self._student(cfg))
@@ -116,7 +116,7 @@ class Hub:
             self.policy,
             self._send,
             self.store,
-            cfg.language,
+            cfg.served_languages,
             ha=self.ha,
         )
         self.automations = (

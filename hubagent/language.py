@@ -9,6 +9,7 @@ language. Tags are compared the way BCP 47 lookup does for what the hub can tell
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -24,7 +25,7 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 # The language of the request being handled, for code that is language-specific but is
 # reached through interfaces that do not carry it (the matcher inside the cascade).
-_CURRENT: ContextVar[str] = ContextVar("hubagent_request_language", default=ENGLISH)
+_CURRENT: ContextVar[str | None] = ContextVar("hubagent_request_language", default=None)
 
 
 class LanguageError(ValueError):
@@ -33,7 +34,7 @@ class LanguageError(ValueError):
 
 def canonical(tag: str) -> str:
     """Our tag for a BCP 47 tag: `zh-CN`/`zh_Hans`/`zh` -> `zh-hans`, `en-US` -> `en`,
-    `zh-TW` -> `zh-hant`, others their primary subtag, lower-case."""
+    `zh-TW` -> `zh-hant`, `pt-BR` -> `pt-br`; lower-case."""
     if not isinstance(tag, str) or not _TAG.match(tag.strip()):
         raise LanguageError(f"not a language tag: {tag!r}")
     key = tag.strip().replace("_", "-").lower()
@@ -43,7 +44,17 @@ def canonical(tag: str) -> str:
         return "zh-hant"
     if key.startswith("zh-"):
         return CHINESE  # zh-<unknown region>: Simplified is what people mean most
-    return key.split("-", 1)[0]
+    # A region or script only counts where the sentence templates tell it apart (pt-BR).
+    return key if key in _distinct_tags() else key.split("-", 1)[0]
+
+
+@functools.cache
+def _distinct_tags() -> frozenset[str]:
+    try:
+        from home_assistant_intents import get_languages
+    except ImportError:
+        return frozenset()
+    return frozenset(code.lower() for code in get_languages() if "-" in code)
 
 
 def served_languages(languages: Sequence[str]) -> tuple[str, ...]:
@@ -64,7 +75,10 @@ def match(tag: str | None, served: Sequence[str]) -> str | None:
         code = canonical(tag)
     except LanguageError:
         return None
-    return code if code in served else None
+    if code in served:
+        return code
+    base = code.split("-", 1)[0]  # BCP 47 lookup: pt-BR falls back to pt (not zh-hant to zh)
+    return base if base in served and base != "zh" else None
 
 
 def detect(text: str, served: Sequence[str]) -> str:
@@ -88,8 +102,13 @@ def choose(tag: str | None, text: str, served: Sequence[str]) -> str:
     return detect(text, served)
 
 
-def current() -> str:
-    """The language of the request being handled (the default outside of one)."""
+def current(default: str = ENGLISH) -> str:
+    """The language of the request being handled; `default` outside of one."""
+    return _CURRENT.get() or default
+
+
+def active() -> str | None:
+    """The current request's language when an outer layer (a conversation) has set one."""
     return _CURRENT.get()
 
 

@@ -138,32 +138,22 @@ class Run:
 
 
 class CaseHub:
-    """Dry-run agents over one home, one per language, sharing one model."""
+    """A dry-run agent over one home serving every language the cases are in."""
 
-    def __init__(self, cfg: Any, home: str, use_llm: bool) -> None:
-        from hubagent.app import open_llm
-
-        self.cfg, self.home = cfg, home
-        self.runtime = open_llm(cfg, use_llm)
-        self._agents: dict[str, Any] = {}
-
-    def agent(self, lang: str) -> Any:
+    def __init__(self, cfg: Any, home: str, use_llm: bool, languages: list[str]) -> None:
         from hubagent.ask import build_dry_agent
-        from hubagent.language import canonical
+        from hubagent.language import served_languages
 
-        code = canonical(lang or self.cfg.language)
-        if code not in self._agents:
-            cfg = replace(self.cfg, language=code)
-            agent = build_dry_agent(cfg, [self.home], use_llm=False, runtime=self.runtime)
-            states = {e.entity_id: copy.deepcopy(e.state) for e in agent.registry.all()}
-            self._agents[code] = (agent, states)
-        return self._agents[code]
+        served = served_languages([*cfg.served_languages, *languages])
+        self.cfg = replace(cfg, languages=served)
+        self.agent = build_dry_agent(self.cfg, [home], use_llm)
+        self.states = {e.entity_id: copy.deepcopy(e.state) for e in self.agent.registry.all()}
 
-    def ask(self, case: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-        """Run one case from the home's state; returns the prediction line and the registry."""
+    def ask(self, case: dict[str, Any]) -> dict[str, Any]:
+        """Run one case from the home's state in its language; returns the prediction line."""
         from hubagent.act.policy import Policy
 
-        agent, states = self.agent(str(case.get("lang") or ""))
+        agent = self.agent
         agent.policy = Policy(self.cfg.policy, agent.registry)  # nothing carried over
         t0 = time.perf_counter()
         reply = agent.handle(
@@ -171,16 +161,18 @@ class CaseHub:
             requester=f"eval:{case['id']}",
             channel="eval",
             area=case.get("context_area"),
+            language=case.get("lang") or None,
         )
         ms = (time.perf_counter() - t0) * 1000
         for entity in agent.registry.all():  # a fresh copy of the home for the next case
-            if entity.state != states.get(entity.entity_id, entity.state):
-                entity.state = copy.deepcopy(states[entity.entity_id])
-        return prediction(case, reply, ms), agent.registry
+            if entity.state != self.states.get(entity.entity_id, entity.state):
+                entity.state = copy.deepcopy(self.states[entity.entity_id])
+        return prediction(case, reply, ms)
 
     def close(self) -> None:
-        if self.runtime is not None:
-            self.runtime.close()
+        runtime = getattr(self.agent.cascade.understander, "runtime", None)
+        if runtime is not None:
+            runtime.close()
 
 
 def groups_of(case: dict[str, Any]) -> list[str]:
@@ -197,8 +189,8 @@ def evaluate(
 ) -> Run:
     run = Run()
     for n, case in enumerate(cases, 1):
-        pred, registry = hub.ask(case)
-        verdict = score_case(case["expect"], pred, lambda k, r=registry: is_unsafe(r, k))
+        pred = hub.ask(case)
+        verdict = score_case(case["expect"], pred, lambda k: is_unsafe(hub.agent.registry, k))
         run.add(groups_of(case), verdict, pred)
         if not verdict.ok:
             run.failures.append((case, pred, verdict))
@@ -287,7 +279,9 @@ def main(args: argparse.Namespace) -> int:
     if not cases:
         print("no cases selected", file=sys.stderr)
         return 1
-    hub = CaseHub(load_config(getattr(args, "config", None)), args.home, not args.no_llm)
+    languages = sorted({str(c["lang"]) for c in cases if c.get("lang")})
+    cfg = load_config(getattr(args, "config", None))
+    hub = CaseHub(cfg, args.home, not args.no_llm, languages)
     try:
         with contextlib.ExitStack() as stack:
             out = None

@@ -1,19 +1,22 @@
 """One hub, several languages: BCP 47 tag matching, replies per language, and Chinese over
-HTTP and Wyoming next to English, against a hub on a real TLS mosquitto with the demo home
+HTTP, Wyoming and the MQTT request topic next to English, against a hub on a real TLS mosquitto with the demo home
 (plus a home file that gives some of its devices Chinese names)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import paho.mqtt.client as mqtt
 import pytest
 from conftest import BrokerEnv
 from demohome import DEMO_HOME, wait_for
+from paho.mqtt.enums import CallbackAPIVersion
 from wyoming.asr import Transcript
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
@@ -201,3 +204,35 @@ def test_wyoming_chinese_transcript_is_handled_in_chinese(served, sim: Simulator
     (answer,) = exchange(served, Transcript(text="Licht an", language="de").event())
     assert NotHandled.is_type(answer.type)
     assert NotHandled.from_event(answer).text == "I only speak en, zh-hans."
+
+
+def test_mqtt_request_language_field(served, env: BrokerEnv, sim: Simulator) -> None:
+    _garage_light(served, sim, "off")
+    cfg = env.mqtt_config(client_id="requester-languages")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id)
+    client.tls_set(ca_certs=cfg.ca_file)
+    client.username_pw_set(cfg.username, cfg.password)
+    replies: dict[str, dict[str, Any]] = {}
+    client.on_message = lambda _c, _u, m: replies.setdefault(
+        m.topic.rsplit("/", 1)[-1], json.loads(m.payload)
+    )
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect(cfg.host, cfg.port)
+    client.loop_start()
+    try:
+        wait_for(client.is_connected)
+        client.subscribe("hubagent/response/+", qos=1)
+        assert subscribed.wait(5)
+        for request in (
+            {"id": "zh1", "text": "打开车库灯", "language": "zh-Hans"},
+            {"id": "de1", "text": "Licht an", "language": "de"},
+        ):
+            client.publish("hubagent/request", json.dumps(request), qos=1).wait_for_publish(5)
+        wait_for(lambda: {"zh1", "de1"} <= set(replies))
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert replies["zh1"]["reply"] == "已打开车库灯。"
+    assert replies["de1"]["error"] == "language 'de' is not served (hub: en, zh-hans)"
+    wait_for(lambda: sim.device("light.garage").ha_state().get("state") == "on")

@@ -131,6 +131,7 @@ class Run:
 
     tallies: dict[str, Tally] = field(default_factory=dict)
     failures: list[tuple[dict[str, Any], dict[str, Any], Verdict]] = field(default_factory=list)
+    extra_refusals: list[str] = field(default_factory=list)  # ids that passed but refused more
 
     def add(self, groups: list[str], verdict: Verdict, pred: dict[str, Any]) -> None:
         for group in groups:
@@ -194,6 +195,8 @@ def evaluate(
         run.add(groups_of(case), verdict, pred)
         if not verdict.ok:
             run.failures.append((case, pred, verdict))
+        elif verdict.extra_refusal:
+            run.extra_refusals.append(str(case["id"]))
         if out is not None:
             out.write(json.dumps({**pred, "success": verdict.ok}, ensure_ascii=False) + "\n")
         if progress:
@@ -220,7 +223,7 @@ def _fmt_actions(keys: set[Key]) -> str:
     return "; ".join(sorted(map(one, keys))) or "nothing"
 
 
-def print_table(data: dict[str, Any], failures: list[Any], verbose: bool) -> None:
+def print_table(data: dict[str, Any], run: Run, verbose: bool) -> None:
     head = f"{'category':<16}{'n':>4}{'succ%':>7}{'P':>6}{'R':>6}{'F1':>6}"
     print(head + f"{'wrong':>7}{'unsafe':>7}{'p50ms':>8}{'p95ms':>8}  paths")
     for name, s in data.items():
@@ -234,8 +237,12 @@ def print_table(data: dict[str, Any], failures: list[Any], verbose: bool) -> Non
     print(
         f"wrong actions: {total.get('wrong_actions', 0)} in {total.get('wrong_action_cases', 0)}"
         f" cases; unsafe actions: {total.get('unsafe_actions', 0)}; refused safely with the"
-        f" wrong reason: {total.get('safe_wrong_reason', 0)}"
+        f" wrong reason: {total.get('safe_wrong_reason', 0)}; succeeded but also refused"
+        f" something not asked: {total.get('succeeded_with_extra_refusal', 0)}"
     )
+    failures = run.failures
+    if verbose and run.extra_refusals:
+        print("succeeded with an extra refusal: " + ", ".join(run.extra_refusals))
     if not verbose:
         if failures:
             print(f"{len(failures)} cases failed (-v lists them)")
@@ -294,5 +301,5 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        print_table(data, run.failures, bool(getattr(args, "show_failures", False)))
+        print_table(data, run, bool(getattr(args, "show_failures", False)))
     return 0

@@ -237,7 +237,7 @@ def test_wyoming_chinese_transcript_is_handled_in_chinese(served, sim: Simulator
 
 def test_mqtt_request_language_field(served, env: BrokerEnv, sim: Simulator) -> None:
     _garage_light(served, sim, "off")
-    cfg = env.mqtt_config(client_id="requester-languages")
+    cfg = env.mqtt_config("requester")  # only requester accounts may ask (client id = account)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id)
     client.tls_set(ca_certs=cfg.ca_file)
     client.username_pw_set(cfg.username, cfg.password)
@@ -251,11 +251,11 @@ def test_mqtt_request_language_field(served, env: BrokerEnv, sim: Simulator) -> 
     client.loop_start()
     try:
         wait_for(client.is_connected)
-        client.subscribe("hubagent/response/+", qos=1)
+        client.subscribe("hubagent/response/requester/#", qos=1)
         assert subscribed.wait(5)
         for request in (
-            {"id": "zh1", "text": "打开车库灯", "language": "zh-Hans"},
-            {"id": "de1", "text": "Licht an", "language": "de"},
+            {"id": "requester/zh1", "text": "打开车库灯", "language": "zh-Hans"},
+            {"id": "requester/de1", "text": "Licht an", "language": "de"},
         ):
             client.publish("hubagent/request", json.dumps(request), qos=1).wait_for_publish(5)
         wait_for(lambda: {"zh1", "de1"} <= set(replies))

@@ -2,7 +2,8 @@
 
 `_Tracked` is what the manager knows of one routed entity. `StateDeliveryMixin` looks up
 the routes of an incoming topic, caches shared payloads for entities announced later,
-parses state (templates included) and applies availability payloads. It is mixed into
+parses state (templates included) and applies availability payloads. An entity whose
+template goes over its budget is marked unavailable and left alone until its config changes. It is mixed into
 `DiscoveryManager`, which owns the routing tables, counters and log-once.
 """
 
@@ -16,7 +17,7 @@ from paho.mqtt.client import topic_matches_sub
 
 from hubagent.home.registry import Registry
 from hubagent.mqtt.state_parse import Availability, extract_state, renders_empty
-from hubagent.mqtt.templates import TemplateError, renderer
+from hubagent.mqtt.templates import TemplateBudgetError, TemplateError, renderer
 
 _MAX_CACHED = 65_536  # longest state payload kept for replay to late entities
 
@@ -29,6 +30,7 @@ class _Tracked:
     component: str
     config: dict[str, Any]
     availability: Availability | None
+    over_budget: str = ""  # why its templates are no longer rendered (until a new config)
 
 
 class StateDeliveryMixin:
@@ -78,13 +80,16 @@ class StateDeliveryMixin:
     def _deliver(self, routes: list[tuple[str, str]], text: str) -> None:
         for key, role in routes:
             tracked = self._tracked.get(key)
-            if tracked is None:
+            if tracked is None or tracked.over_budget:
                 continue
             if role.startswith("availability:"):
                 self._availability_message(tracked, int(role.split(":", 1)[1]), text)
                 continue
             try:
                 values = extract_state(tracked.component, tracked.config, role, text)
+            except TemplateBudgetError as exc:
+                self._over_budget(tracked, exc)
+                continue
             except TemplateError as exc:
                 self.counters["template_errors"] += 1
                 self._warn_once(f"tpl:{key}:{role}", "%s: %s", tracked.entity_id, exc)
@@ -101,6 +106,20 @@ class StateDeliveryMixin:
                     text[:80],
                 )
 
+    def _over_budget(self, tracked: _Tracked, exc: TemplateBudgetError) -> None:
+        """A template past its time or size budget is hostile or broken: the entity is
+        unavailable and its templates are not rendered again until its config changes, so
+        one retained message cannot cost the budget again and again."""
+        tracked.over_budget = str(exc)
+        self.counters["template_budget"] += 1
+        self.registry.set_available(tracked.entity_id, False)
+        self._warn_once(
+            f"budget:{tracked.key}",
+            "%s marked unavailable until its discovery config changes: %s",
+            tracked.entity_id,
+            exc,
+        )
+
     def _availability_message(self, tracked: _Tracked, index: int, text: str) -> None:
         avail = tracked.availability
         if avail is None or index >= len(avail.topics):
@@ -110,6 +129,9 @@ class StateDeliveryMixin:
         if template:
             try:
                 value = renderer.render_value(template, text)
+            except TemplateBudgetError as exc:
+                self._over_budget(tracked, exc)
+                return
             except TemplateError as exc:
                 self.counters["template_errors"] += 1
                 self._warn_once(f"avty:{tracked.key}", "%s: %s", tracked.entity_id, exc)

@@ -73,7 +73,15 @@ class Hub:
     ) -> None:
         self.cfg = cfg
         self.registry = Registry()
-        self.store = Store(expand(cfg.store.path), cfg.store.encryption_key, cfg.store.history_days)
+        self.store = Store(
+            expand(cfg.store.path),
+            cfg.store.encryption_key,
+            cfg.store.history_days,
+            history_max_rows=cfg.store.history_max_rows,
+            history_max_bytes=cfg.store.history_max_bytes,
+            max_state_bytes=cfg.store.max_state_bytes,
+            audit_pending_max=cfg.store.audit_pending_max,
+        )
         self._restored = self.store.load_states()
         self.registry.subscribe(self._on_registry_change)
         static = load_homes(self.registry, cfg.homes, static=False)
@@ -236,6 +244,7 @@ class Hub:
             "ingest_dropped": self.ingest.dropped,
             "templates_over_budget": self.discovery.counters["template_budget"],
             "store_degraded": self.store.degraded,
+            "audit_pending": self.store.audit_pending,
             "store_in_memory": self.store.in_memory,
             "store_encrypted": self.store.encrypted,
             "llm": self.runtime is not None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ SIZE_ATTACKS = [
     "{{ value|center(1000000000) }}",
     "{{ value.ljust(1000000000) }}",
     "{{ '{:>999999999}'.format(1) }}",
+    "{{ '{:{w}}'.format(1, w=10**9) }}",
     "{{ '%999999999d' % 1 }}",
     "{{ '%s' % (([('x' * 1000000)] * 1000),) }}",
     "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
@@ -63,6 +65,7 @@ EVERYDAY = [
     ("{{ '{:.2f}'.format(value | float) }}", "1.5", "1.50"),
     ("{{ value_json.a ~ '/' ~ value_json.b }}", '{"a": 1, "b": 2}', "1/2"),
     ("{{ [1, 2, 3] | sum }}", "x", "6"),
+    ("{{ '{:*^7}'.format(value) }}", "on", "**on***"),
 ]
 
 
@@ -129,6 +132,24 @@ def test_the_budget_never_fires_into_later_code() -> None:
         while time.monotonic() < end:
             total += len(renderer.render_value("{{ value_json.t | float }}", '{"t": 1}'))
         assert total > 0
+
+
+def test_budget_holds_in_short_lived_threads() -> None:
+    """Thread ids are reused by later threads; each render must use its own thread's clock."""
+    results: list[str] = []
+
+    def render_once() -> None:
+        try:
+            renderer.render_value(SILENT if len(results) % 2 else "{{ value }}", "1")
+            results.append("ok")
+        except TemplateBudgetError:
+            results.append("budget")
+
+    for _ in range(6):
+        thread = threading.Thread(target=render_once)
+        thread.start()
+        thread.join(10)
+    assert results == ["ok", "budget"] * 3
 
 
 def test_quick_templates_stay_quick() -> None:

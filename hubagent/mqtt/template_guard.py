@@ -33,7 +33,8 @@ BUDGET_S = 0.05  # CPU seconds; a real firmware template renders in well under 1
 MAX_OUTPUT_CHARS = 65_536
 MAX_VALUE_CHARS = 1 << 20  # any one intermediate string or list
 MAX_INT_BITS = 4096  # big-int arithmetic is one uninterruptible C call; sensors need 64 bits
-_WIDTH = re.compile(r"\d{6,}|\*")  # a width or precision of 100000+ (or taken from args)
+_WIDTH = re.compile(r"\d{6,}|\*")  # a %-width or precision of 100000+ (or from the args)
+_DIGITS = re.compile(r"\d{6,}")  # in str.format, "*" is a fill character
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 
 
@@ -178,11 +179,15 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         if wrapped is None:
             return None
         owner = value.__self__
-        if any(_WIDTH.search(spec) for spec in re.findall(r"\{[^{}]*\}", owner)):
+        if any(_DIGITS.search(spec) for spec in re.findall(r"\{[^{}]*\}", owner)):
             raise BudgetExceeded("str.format with a width of 100000 or more")
+        nested = re.search(r"\{[^{}]*\{", owner) is not None  # a width taken from the args
 
         def checked(*args: Any, **kwargs: Any) -> str:
-            _check(len(owner) + _rendered_size([*args, *kwargs.values()]), "str.format")
+            values = [*args, *kwargs.values()]
+            _check(len(owner) + _rendered_size(values), "str.format")
+            if nested and any(isinstance(v, int) and v > MAX_VALUE_CHARS for v in values):
+                raise BudgetExceeded("str.format with a width taken from a huge argument")
             return wrapped(*args, **kwargs)
 
         return checked
@@ -266,16 +271,12 @@ class _Watchdog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._active: dict[int, _Slot] = {}
-        self._clocks: dict[int, Callable[[], float]] = {}
         self._thread: threading.Thread | None = None
 
     def enter(self, budget_s: float) -> _Slot:
         ident = threading.get_ident()
-        clock = self._clocks.get(ident)
-        if clock is None:
-            if len(self._clocks) > 256:  # idents of threads that ended
-                self._clocks.clear()
-            clock = self._clocks[ident] = _cpu_clock(ident)
+        # Not cached: a thread id is reused by later threads, its clock id is not.
+        clock = _cpu_clock(ident)
         slot = _Slot(clock, clock() + budget_s)
         with self._lock:
             self._active[ident] = slot
@@ -294,7 +295,11 @@ class _Watchdog:
             time.sleep(self.TICK_S)
             with self._lock:  # leave() takes it too: no exception after a render ended
                 for ident, slot in self._active.items():
-                    if slot.clock() > slot.deadline:
+                    try:
+                        over = slot.clock() > slot.deadline
+                    except OSError:  # the thread ended between leave() and here
+                        continue
+                    if over:
                         slot.fired = True
                         ctypes.pythonapi.PyThreadState_SetAsyncExc(
                             ctypes.c_ulong(ident), ctypes.py_object(BudgetExceeded)

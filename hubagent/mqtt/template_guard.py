@@ -36,6 +36,8 @@ MAX_INT_BITS = 4096  # big-int arithmetic is one uninterruptible C call; sensors
 _WIDTH = re.compile(r"\d{6,}|\*")  # a %-width or precision of 100000+ (or from the args)
 _DIGITS = re.compile(r"\d{6,}")  # in str.format, "*" is a fill character
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+_SIZING_FILTERS = frozenset({"center", "indent", "wordwrap", "batch", "slice"})
+_CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 class BudgetExceeded(Exception):
@@ -200,37 +202,14 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
 
 def _guard_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     """A filter that checks the size its arguments ask for before running `original`."""
+    special = name in _SIZING_FILTERS or name in ("join", "replace", "sum", "format")
 
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        # Context/environment-taking filters get it first: skip to the filtered value.
-        values = [a for a in args if not isinstance(a, GuardedEnvironment)]
-        values = [v for v in values if type(v).__name__ not in ("EvalContext", "Context")]
-        subject, rest = (values[0], values[1:]) if values else ("", [])
-        _check_containers(values, name)
-        base = _size(subject)
-        if name == "join":
-            items = list(subject) if not isinstance(subject, str) else list(subject)
-            sep = rest[0] if rest else kwargs.get("d", "")
-            _joined(str(sep), items)
-            args = tuple(items if a is subject else a for a in args)
-        elif name == "replace" and len(rest) >= 2:
-            text, old, new = str(subject), str(rest[0]), str(rest[1])
-            hits = text.count(old) if old else len(text) + 1
-            _check(len(text) + hits * max(len(new) - len(old), 0), "replace")
-        elif name == "sum":
-            start = kwargs.get("start", rest[1] if len(rest) > 1 else 0)
-            if not isinstance(start, int | float):  # quadratic copying inside one C call
-                raise BudgetExceeded("sum() of strings or lists is not supported")
-        elif name == "format":
-            if isinstance(subject, str) and _WIDTH.search(subject):
-                raise BudgetExceeded("format with a width of 100000 or more")
-        else:  # center, indent, wordwrap, batch: an int argument sets the size
-            lines = subject.count("\n") + 1 if isinstance(subject, str) else 1
-            for arg in (*rest, *kwargs.values()):
-                if isinstance(arg, int) and not isinstance(arg, bool):
-                    _check(base + arg * lines, name)
-                elif isinstance(arg, str):  # indent's width may be a string
-                    _check(base + len(arg) * lines, name)
+        for value in (*args, *kwargs.values()):  # the quick part, for every filter call
+            if isinstance(value, _CONTAINERS):
+                _check(_rendered_size(value), name)
+        if special:
+            args = _check_filter(name, args, kwargs)
         return original(*args, **kwargs)
 
     if hasattr(original, "jinja_pass_arg"):  # keep @pass_environment / @pass_eval_context
@@ -239,21 +218,53 @@ def _guard_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any]
     return guarded
 
 
-def _cpu_clock(ident: int) -> Callable[[], float]:
+def _check_filter(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """The size checks of the filters whose arguments set the size of their result; the
+    arguments to call the filter with (a generator given to `join` is read once, here)."""
+    # Context/environment-taking filters get it first: skip to the filtered value.
+    values = [a for a in args if not isinstance(a, GuardedEnvironment)]
+    values = [v for v in values if type(v).__name__ not in ("EvalContext", "Context")]
+    subject, rest = (values[0], values[1:]) if values else ("", [])
+    if name == "join":
+        items = list(subject)
+        sep = rest[0] if rest else kwargs.get("d", "")
+        _joined(str(sep), items)
+        return tuple(items if a is subject else a for a in args)
+    if name == "replace" and len(rest) >= 2:
+        text, old, new = str(subject), str(rest[0]), str(rest[1])
+        hits = text.count(old) if old else len(text) + 1
+        _check(len(text) + hits * max(len(new) - len(old), 0), "replace")
+    elif name == "sum":
+        start = kwargs.get("start", rest[1] if len(rest) > 1 else 0)
+        if not isinstance(start, int | float):  # quadratic copying inside one C call
+            raise BudgetExceeded("sum() of strings or lists is not supported")
+    elif name == "format":
+        if isinstance(subject, str) and _WIDTH.search(subject):
+            raise BudgetExceeded("format with a width of 100000 or more")
+        _check(_size(subject) + _rendered_size([*rest, *kwargs.values()]), "format")
+    elif name in _SIZING_FILTERS:  # an int argument sets the size (per line for indent)
+        base = _size(subject)
+        lines = subject.count("\n") + 1 if isinstance(subject, str) else 1
+        for arg in (*rest, *kwargs.values()):
+            if isinstance(arg, int) and not isinstance(arg, bool):
+                _check(base + arg * lines, name)
+            elif isinstance(arg, str):  # indent's width may be a string
+                _check(base + len(arg) * lines, name)
+    return args
+
+
+def _cpu_seconds(ident: int) -> float:
     """The CPU time of thread `ident`: on a busy machine a render that waits for a core
-    must not count as slow. Wall time where the platform has no per-thread clock."""
-    try:
-        clock_id = time.pthread_getcpuclockid(ident)
-        time.clock_gettime(clock_id)
-    except (AttributeError, OSError):
-        return time.monotonic
-    return lambda: time.clock_gettime(clock_id)
+    must not count as slow. (OSError when the thread has ended.)"""
+    return time.clock_gettime(time.pthread_getcpuclockid(ident))
+
+
+_PER_THREAD_CLOCK = hasattr(time, "pthread_getcpuclockid")
 
 
 @dataclass
 class _Slot:
-    clock: Callable[[], float]
-    deadline: float
+    deadline: float  # in the thread's CPU time (thread_time), or monotonic without one
     fired: bool = False
 
 
@@ -274,12 +285,10 @@ class _Watchdog:
         self._thread: threading.Thread | None = None
 
     def enter(self, budget_s: float) -> _Slot:
-        ident = threading.get_ident()
-        # Not cached: a thread id is reused by later threads, its clock id is not.
-        clock = _cpu_clock(ident)
-        slot = _Slot(clock, clock() + budget_s)
+        now = time.thread_time() if _PER_THREAD_CLOCK else time.monotonic()
+        slot = _Slot(now + budget_s)
         with self._lock:
-            self._active[ident] = slot
+            self._active[threading.get_ident()] = slot
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="template-watchdog")
                 self._thread.daemon = True  # holds nothing; ends with the process
@@ -296,10 +305,10 @@ class _Watchdog:
             with self._lock:  # leave() takes it too: no exception after a render ended
                 for ident, slot in self._active.items():
                     try:
-                        over = slot.clock() > slot.deadline
-                    except OSError:  # the thread ended between leave() and here
+                        now = _cpu_seconds(ident) if _PER_THREAD_CLOCK else time.monotonic()
+                    except OSError:  # the thread ended without leave() (cannot happen)
                         continue
-                    if over:
+                    if now > slot.deadline:
                         slot.fired = True
                         ctypes.pythonapi.PyThreadState_SetAsyncExc(
                             ctypes.c_ulong(ident), ctypes.py_object(BudgetExceeded)

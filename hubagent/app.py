@@ -245,6 +245,7 @@ class Hub:
             "templates_over_budget": self.discovery.counters["template_budget"],
             "store_degraded": self.store.degraded,
             "audit_pending": self.store.audit_pending,
+            "audit_dropped": self.store.audit_dropped,
             "store_in_memory": self.store.in_memory,
             "store_encrypted": self.store.encrypted,
             "llm": self.runtime is not None,

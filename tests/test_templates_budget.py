@@ -21,7 +21,9 @@ from conftest import BrokerEnv, make_broker_env
 from faultkit import hub_config, wait_for, write_home
 
 from hubagent.app import Hub
+from hubagent.home.registry import Registry
 from hubagent.mqtt.client import MqttClient
+from hubagent.mqtt.state import DiscoveryManager
 from hubagent.mqtt.template_guard import MAX_OUTPUT_CHARS
 from hubagent.mqtt.templates import TemplateBudgetError, TemplateError, renderer
 from hubagent.sim.simulator import Simulator
@@ -252,3 +254,17 @@ def test_hostile_retained_template_does_not_stop_delivery(
         wait_for(lambda: hub.registry.get("sensor.evil_loop").state.get("state") == 7)
     finally:
         hub.stop()
+
+
+def test_a_huge_raw_state_is_not_taken() -> None:
+    """Without a template a sensor's payload is its state: 20 MB in must not become a
+    20 MB state (and `/api/entities` answer); a normal value right after is taken."""
+    registry = Registry()
+    manager = DiscoveryManager(registry)
+    config = {"name": "Raw", "unique_id": "raw1", "state_topic": "home/raw/state"}
+    manager.handle_message("homeassistant/sensor/raw/config", json.dumps(config).encode())
+    manager.handle_message("home/raw/state", b"A" * 20_000_000)
+    assert registry.get("sensor.raw").state.get("state") is None
+    assert manager.counters["bad_state"] == 1
+    manager.handle_message("home/raw/state", b"21.5")
+    assert registry.get("sensor.raw").state["state"] == 21.5

@@ -17,9 +17,17 @@ from paho.mqtt.client import topic_matches_sub
 
 from hubagent.home.registry import Registry
 from hubagent.mqtt.state_parse import Availability, extract_state, renders_empty
+from hubagent.mqtt.template_guard import MAX_OUTPUT_CHARS, rendered_size
 from hubagent.mqtt.templates import TemplateBudgetError, TemplateError, renderer
 
 _MAX_CACHED = 65_536  # longest state payload kept for replay to late entities
+MAX_STATE_CHARS = MAX_OUTPUT_CHARS  # one state value, with or without a template
+
+
+def _fits(values: dict[str, Any]) -> bool:
+    """Whether every value is at most MAX_STATE_CHARS when printed (a raw payload on a
+    sensor's topic becomes its state as is: 20 MB in, 20 MB in every /api/entities)."""
+    return all(rendered_size(v, MAX_STATE_CHARS) <= MAX_STATE_CHARS for v in values.values())
 
 
 @dataclass
@@ -94,7 +102,16 @@ class StateDeliveryMixin:
                 self.counters["template_errors"] += 1
                 self._warn_once(f"tpl:{key}:{role}", "%s: %s", tracked.entity_id, exc)
                 continue
-            if values:
+            if values and not _fits(values):
+                self.counters["bad_state"] += 1
+                self._warn_once(
+                    f"large:{key}:{role}",
+                    "%s: ignoring a %s value longer than %d characters",
+                    tracked.entity_id,
+                    role,
+                    MAX_STATE_CHARS,
+                )
+            elif values:
                 self.registry.update_state(tracked.entity_id, values)
             elif not renders_empty(tracked.config, role, text):
                 self.counters["bad_state"] += 1

@@ -51,7 +51,7 @@ def _size(value: Any) -> int:
     return 1
 
 
-def _rendered_size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
+def rendered_size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
     """About how many characters str(value) makes, stopping once past `limit`: a list of
     a million references to one long string is small in memory but not when printed."""
     if isinstance(value, str | bytes):
@@ -62,7 +62,7 @@ def _rendered_size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
         return 8
     total = 2
     for item in value:
-        total += 2 + _rendered_size(item, limit - total)
+        total += 2 + rendered_size(item, limit - total)
         if total > limit:
             break
     return total
@@ -71,7 +71,7 @@ def _rendered_size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
 def _check_containers(values: Iterable[Any], what: str) -> None:
     for value in values:
         if isinstance(value, list | tuple | dict | set | frozenset):
-            _check(_rendered_size(value), what)
+            _check(rendered_size(value), what)
 
 
 def _check(size: int, what: str) -> None:
@@ -101,7 +101,7 @@ def _check_binop(operator: str, left: Any, right: Any) -> None:
     elif operator == "%" and isinstance(left, str):
         if "%" in left and any(_WIDTH.search(spec) for spec in re.findall(r"%[^a-zA-Z%]*", left)):
             raise BudgetExceeded("'%' format with a width of 100000 or more")
-        _check(len(left) + _rendered_size(right), "'%'")
+        _check(len(left) + rendered_size(right), "'%'")
 
 
 def _check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -122,7 +122,7 @@ def _check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
 
 def _joined(separator: str, items: list[Any]) -> None:
     size = len(separator) * max(len(items) - 1, 0)
-    _check(size + _rendered_size(items, MAX_VALUE_CHARS - size), "join")
+    _check(size + rendered_size(items, MAX_VALUE_CHARS - size), "join")
 
 
 class _GuardedCodeGenerator(CodeGenerator):
@@ -159,7 +159,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
     def _finalize(value: Any) -> Any:
         """Every `{{ ... }}` result, before str() runs on it in one C call."""
         if isinstance(value, list | tuple | dict | set | frozenset):
-            _check(_rendered_size(value), "printing a value")
+            _check(rendered_size(value), "printing a value")
         return value
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
@@ -187,7 +187,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
 
         def checked(*args: Any, **kwargs: Any) -> str:
             values = [*args, *kwargs.values()]
-            _check(len(owner) + _rendered_size(values), "str.format")
+            _check(len(owner) + rendered_size(values), "str.format")
             if nested and any(isinstance(v, int) and v > MAX_VALUE_CHARS for v in values):
                 raise BudgetExceeded("str.format with a width taken from a huge argument")
             return wrapped(*args, **kwargs)
@@ -196,7 +196,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
 
     def concat_checked(self, parts: Iterable[Any]) -> str:
         parts = list(parts)
-        _check(_rendered_size(parts), "'~'")
+        _check(rendered_size(parts), "'~'")
         return "".join(str(p) for p in parts)
 
 
@@ -207,7 +207,7 @@ def _guard_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any]
     def guarded(*args: Any, **kwargs: Any) -> Any:
         for value in (*args, *kwargs.values()):  # the quick part, for every filter call
             if isinstance(value, _CONTAINERS):
-                _check(_rendered_size(value), name)
+                _check(rendered_size(value), name)
         if special:
             args = _check_filter(name, args, kwargs)
         return original(*args, **kwargs)
@@ -241,7 +241,7 @@ def _check_filter(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> t
     elif name == "format":
         if isinstance(subject, str) and _WIDTH.search(subject):
             raise BudgetExceeded("format with a width of 100000 or more")
-        _check(_size(subject) + _rendered_size([*rest, *kwargs.values()]), "format")
+        _check(_size(subject) + rendered_size([*rest, *kwargs.values()]), "format")
     elif name in _SIZING_FILTERS:  # an int argument sets the size (per line for indent)
         base = _size(subject)
         lines = subject.count("\n") + 1 if isinstance(subject, str) else 1

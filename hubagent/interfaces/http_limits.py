@@ -96,14 +96,18 @@ class _Busy(asyncio.Protocol):
 
 
 class CappedSite(web.TCPSite):
-    """A TCP site that refuses connections past `max_connections` (instead of accepting
-    until the process runs out of file descriptors)."""
+    """A TCP site with at most `max_connections` open (instead of accepting until the
+    process runs out of file descriptors). At the cap a new connection closes the oldest
+    one that has no request in progress (a half-open or idle one), so a client holding
+    many silent connections cannot lock others out; only when all are busy is it a 503."""
 
     def __init__(self, runner: web.AppRunner, host: str, port: int, max_connections: int):
         super().__init__(runner, host, port)
-        self.max_connections = max_connections
+        self.max_connections = max(1, max_connections)
         self.refused = 0
+        self.evicted = 0
         self._pending = 0
+        self._closing: set[Any] = set()  # evicted handlers until the server drops them
         self._last_log = -ERROR_LOG_INTERVAL_S
 
     def _settle(self) -> None:
@@ -112,23 +116,39 @@ class CappedSite(web.TCPSite):
     def _protocol(self) -> asyncio.Protocol:
         server = self._runner.server
         assert server is not None
+        handlers = server.connections  # in connection order: the oldest first
+        self._closing.intersection_update(handlers)
+        live = [h for h in handlers if h not in self._closing]
         # asyncio accepts a burst of connections before any of them is "made" (and counted
         # by the server), so the ones handed out in this loop iteration count too.
-        if len(server.connections) + self._pending < self.max_connections:
-            self._pending += 1
-            loop = asyncio.get_running_loop()
-            loop.call_soon(loop.call_soon, self._settle)  # after connection_made has run
-            return server()
-        self.refused += 1
+        if len(live) + self._pending >= self.max_connections:
+            # aiohttp has no public "idle" flag; _request_in_progress is what it uses itself.
+            idle = next((h for h in live if not getattr(h, "_request_in_progress", True)), None)
+            if idle is None:
+                self.refused += 1
+                self._log(len(live), "all busy, refusing new ones with 503")
+                return _Busy()
+            self._closing.add(idle)
+            idle.force_close()
+            self.evicted += 1
+            self._log(len(live), "closing the oldest idle one for each new one")
+        self._pending += 1
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self._settle)  # after connection_made has run
+        return server()
+
+    def _log(self, count: int, what: str) -> None:
         now = time.monotonic()
         if now - self._last_log >= ERROR_LOG_INTERVAL_S:
             self._last_log = now
             log.warning(
-                "HTTP: %d connections open, refusing more (%d refused so far)",
-                len(server.connections),
+                "HTTP: %d connections open (http.max_connections); %s"
+                " (%d closed, %d refused so far)",
+                count,
+                what,
+                self.evicted,
                 self.refused,
             )
-        return _Busy()
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with the runner (for cleanup)

@@ -111,9 +111,10 @@ def _check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
     if not isinstance(owner, str):
         return
     if name in _WIDTH_METHODS:
+        per = owner.count("\t") + 1 if name == "expandtabs" else 1  # each tab grows to `arg`
         for arg in (*args, *kwargs.values()):
             if isinstance(arg, int):
-                _check(len(owner) + arg, f"str.{name}")
+                _check(len(owner) + arg * per, f"str.{name}")
     elif name == "replace" and len(args) >= 2 and isinstance(args[1], str):
         old, new = str(args[0]), args[1]
         hits = owner.count(old) if old else len(owner) + 1

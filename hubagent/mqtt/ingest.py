@@ -123,3 +123,6 @@ class IngestWorker:
             thread.join(timeout)
         with self._cond:
             self._thread = None
+            left = len(self._queue)
+        if left:
+            log.warning("stopping with %d incoming MQTT messages not handled", left)

@@ -269,3 +269,28 @@ def test_a_huge_raw_state_is_not_taken() -> None:
     assert manager.counters["bad_state"] == 1
     manager.handle_message("home/raw/state", b"21.5")
     assert registry.get("sensor.raw").state["state"] == 21.5
+
+
+def test_many_messages_each_within_budget_still_hit_the_window(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A template just under the per-render budget, sent often, would keep the worker busy:
+    an entity's messages may take at most 1 s of CPU per 10 s."""
+    caplog.set_level(logging.WARNING)
+    registry = Registry()
+    manager = DiscoveryManager(registry)
+    slow = "{% for a in range(200) %}{% for b in range(200) %}{% endfor %}{% endfor %}{{ value }}"
+    config = {"name": "Slow", "unique_id": "slow1", "state_topic": "home/slow/state"}
+    manager.handle_message(
+        "homeassistant/sensor/slow/config", json.dumps({**config, "value_template": slow}).encode()
+    )
+    start = time.process_time()
+    for i in range(400):
+        manager.handle_message("home/slow/state", str(i).encode())
+    spent = time.process_time() - start
+    entity = registry.get("sensor.slow")
+    assert not entity.available and manager.counters["template_budget"] == 1
+    lines = [r.getMessage() for r in caplog.records if "marked unavailable" in r.getMessage()]
+    assert len(lines) == 1 and "state messages took" in lines[0], lines
+    print(f"\n400 slow messages: entity off after {entity.state.get('state')}; {spent:.2f} s CPU")
+    assert spent < 3.0

@@ -10,6 +10,7 @@ template goes over its budget is marked unavailable and left alone until its con
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from hubagent.mqtt.templates import TemplateBudgetError, TemplateError, renderer
 
 _MAX_CACHED = 65_536  # longest state payload kept for replay to late entities
 MAX_STATE_CHARS = MAX_OUTPUT_CHARS  # one state value, with or without a template
+WINDOW_S = 10.0  # an entity's messages may take at most WINDOW_CPU_S of CPU per WINDOW_S
+WINDOW_CPU_S = 1.0  # 10 % of a core; real devices with templates use well under 0.1 %
 
 
 def _fits(values: dict[str, Any]) -> bool:
@@ -39,6 +42,8 @@ class _Tracked:
     config: dict[str, Any]
     availability: Availability | None
     over_budget: str = ""  # why its templates are no longer rendered (until a new config)
+    window_start: float = 0.0  # CPU spent on its messages in the current window
+    window_cpu: float = 0.0
 
 
 class StateDeliveryMixin:
@@ -92,36 +97,57 @@ class StateDeliveryMixin:
                 continue
             if role.startswith("availability:"):
                 self._availability_message(tracked, int(role.split(":", 1)[1]), text)
-                continue
-            try:
-                values = extract_state(tracked.component, tracked.config, role, text)
-            except TemplateBudgetError as exc:
-                self._over_budget(tracked, exc)
-                continue
-            except TemplateError as exc:
-                self.counters["template_errors"] += 1
-                self._warn_once(f"tpl:{key}:{role}", "%s: %s", tracked.entity_id, exc)
-                continue
-            if values and not _fits(values):
-                self.counters["bad_state"] += 1
-                self._warn_once(
-                    f"large:{key}:{role}",
-                    "%s: ignoring a %s value longer than %d characters",
-                    tracked.entity_id,
-                    role,
-                    MAX_STATE_CHARS,
-                )
-            elif values:
-                self.registry.update_state(tracked.entity_id, values)
-            elif not renders_empty(tracked.config, role, text):
-                self.counters["bad_state"] += 1
-                self._warn_once(
-                    f"unparsed:{key}:{role}",
-                    "%s: ignoring %s payload %r",
-                    tracked.entity_id,
-                    role,
-                    text[:80],
-                )
+            else:
+                self._state_message(tracked, role, text)
+
+    def _state_message(self, tracked: _Tracked, role: str, text: str) -> None:
+        key = tracked.key
+        start = time.thread_time()
+        try:
+            values = extract_state(tracked.component, tracked.config, role, text)
+            empty = not values and renders_empty(tracked.config, role, text)
+        except TemplateBudgetError as exc:
+            self._over_budget(tracked, exc)
+            return
+        except TemplateError as exc:
+            self.counters["template_errors"] += 1
+            self._warn_once(f"tpl:{key}:{role}", "%s: %s", tracked.entity_id, exc)
+            return
+        finally:
+            self._charge(tracked, time.thread_time() - start)
+        if tracked.over_budget:
+            return
+        if values and not _fits(values):
+            self.counters["bad_state"] += 1
+            self._warn_once(
+                f"large:{key}:{role}",
+                "%s: ignoring a %s value longer than %d characters",
+                tracked.entity_id,
+                role,
+                MAX_STATE_CHARS,
+            )
+        elif values:
+            self.registry.update_state(tracked.entity_id, values)
+        elif not empty:
+            self.counters["bad_state"] += 1
+            self._warn_once(
+                f"unparsed:{key}:{role}",
+                "%s: ignoring %s payload %r",
+                tracked.entity_id,
+                role,
+                text[:80],
+            )
+
+    def _charge(self, tracked: _Tracked, cpu_s: float) -> None:
+        """Each render is within budget, but a device may send many: an entity whose
+        messages take more than WINDOW_CPU_S of CPU per WINDOW_S is over budget too."""
+        now = time.monotonic()
+        if now - tracked.window_start > WINDOW_S:
+            tracked.window_start, tracked.window_cpu = now, 0.0
+        tracked.window_cpu += cpu_s
+        if tracked.window_cpu > WINDOW_CPU_S and not tracked.over_budget:
+            spent = f"{tracked.window_cpu:.2f} s of CPU within {WINDOW_S:.0f} s"
+            self._over_budget(tracked, TemplateBudgetError(f"its state messages took {spent}"))
 
     def _over_budget(self, tracked: _Tracked, exc: TemplateBudgetError) -> None:
         """A template past its time or size budget is hostile or broken: the entity is
@@ -144,6 +170,7 @@ class StateDeliveryMixin:
         _topic, on, off, template = avail.topics[index]
         value = text.strip()
         if template:
+            start = time.thread_time()
             try:
                 value = renderer.render_value(template, text)
             except TemplateBudgetError as exc:
@@ -152,6 +179,10 @@ class StateDeliveryMixin:
             except TemplateError as exc:
                 self.counters["template_errors"] += 1
                 self._warn_once(f"avty:{tracked.key}", "%s: %s", tracked.entity_id, exc)
+                return
+            finally:
+                self._charge(tracked, time.thread_time() - start)
+            if tracked.over_budget:
                 return
         if value == on:
             status = True

@@ -19,6 +19,7 @@ from hubagent.config import Config, expand
 from hubagent.home.homefile import apply_home, load_home
 from hubagent.home.registry import Registry
 from hubagent.mqtt.client import MqttClient
+from hubagent.mqtt.ingest import IngestWorker
 from hubagent.mqtt.ownership import OwnedDiscoveryManager
 from hubagent.mqtt.topics import REQUEST_TOPIC
 from hubagent.store.db import Store
@@ -97,7 +98,15 @@ class Hub:
     ) -> None:
         self.cfg = cfg
         self.registry = Registry()
-        self.store = Store(expand(cfg.store.path), cfg.store.encryption_key, cfg.store.history_days)
+        self.store = Store(
+            expand(cfg.store.path),
+            cfg.store.encryption_key,
+            cfg.store.history_days,
+            history_max_rows=cfg.store.history_max_rows,
+            history_max_bytes=cfg.store.history_max_bytes,
+            max_state_bytes=cfg.store.max_state_bytes,
+            audit_pending_max=cfg.store.audit_pending_max,
+        )
         self._restored = self.store.load_states()
         self.registry.subscribe(self._on_registry_change)
         static = load_homes(self.registry, cfg.homes, static=False)
@@ -113,6 +122,8 @@ class Hub:
         )
         for entity in static:
             self.discovery.watch(entity)
+        # Device messages are handled off paho's network thread, so commands keep flowing.
+        self.ingest = IngestWorker(self.discovery.handle_message)
         self.outbox = Outbox(self.store, self._publish, cfg.store.outbox_ttl_s)
         self._resume: threading.Timer | None = None
         self.mqtt.on_connection_change(self._on_connection_change)
@@ -159,7 +170,7 @@ class Hub:
         self.mqtt.subscribe(topic, self._on_message)
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
-        self.discovery.handle_message(topic, payload, retained)
+        self.ingest.submit(topic, payload, retained)
 
     def _publish(self, message: MqttMessage) -> bool:
         return self.mqtt.publish(message.topic, message.payload, message.qos, message.retain).ok
@@ -213,6 +224,7 @@ class Hub:
         self.matcher.warm()
         gc.collect()
         gc.freeze()  # long-lived registry/intents objects: keeps GC pauses off the hot path
+        self.ingest.start()
         self.mqtt.start()
         self.started_at = time.time()
         connected = self.mqtt.wait_connected(wait) if wait else self.mqtt.connected
@@ -235,6 +247,7 @@ class Hub:
         if self.automations is not None:
             self.automations.stop()
         self.mqtt.stop()
+        self.ingest.stop()  # what was received is handled before the store closes
         self.store.close()
         if self.runtime is not None:
             self.runtime.close()
@@ -245,7 +258,12 @@ class Hub:
             "mqtt_connected": self.mqtt.connected,
             "entities": len(self.registry),
             "outbox_pending": self.outbox.pending_count(),
+            "ingest_backlog": self.ingest.backlog,
+            "ingest_dropped": self.ingest.dropped,
+            "templates_over_budget": self.discovery.counters["template_budget"],
             "store_degraded": self.store.degraded,
+            "audit_pending": self.store.audit_pending,
+            "audit_dropped": self.store.audit_dropped,
             "store_in_memory": self.store.in_memory,
             "store_encrypted": self.store.encrypted,
             "llm": self.runtime is not None,

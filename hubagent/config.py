@@ -99,6 +99,11 @@ class StoreConfig:
     # After a reconnect, devices reconnect and resubscribe too; queued commands wait this
     # long so they are not published to a broker that has no subscriber for them yet.
     outbox_resume_delay_s: float = 1.0
+    # Bounds (issue 14): a device cannot fill the disk through history or one huge state.
+    history_max_rows: int = 20_000  # per entity; the oldest rows go first
+    history_max_bytes: int = 4 * 1024 * 1024  # per entity, stored state text
+    max_state_bytes: int = 16 * 1024  # one state larger than this is stored as a stub
+    audit_pending_max: int = 10_000  # audit entries held in memory while the disk refuses
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,11 @@ class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8124  # not 8123: that is Home Assistant's own port
     token: str | None = field(default=None, repr=False)  # env HUBAGENT_HTTP_TOKEN
+    # Limits (issue 14): idle or half-open connections are closed, and there are at most
+    # `max_connections` at once, so a client cannot exhaust the hub's file descriptors.
+    idle_timeout_s: float = 15.0  # no complete request (headers) within this: closed
+    body_timeout_s: float = 10.0  # a request body must arrive within this
+    max_connections: int = 256
 
 
 @dataclass(frozen=True)

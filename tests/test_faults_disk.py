@@ -117,3 +117,32 @@ def test_read_only_store_keeps_control_and_says_so(
             assert lines
         finally:
             hub.stop()
+
+
+def test_audit_of_requests_during_a_full_disk_is_kept(
+    home_env: tuple[Path, BrokerEnv, Simulator], tmp_path: Path
+) -> None:
+    """80 requests while the disk is full: every one of them is in the audit log once space
+    is back, also after a restart (72 of 80 were lost before); health counts the held ones."""
+    home, env, sim = home_env
+    with tmpfs(tmp_path / "audit", "4m") as disk:
+        db = disk / "hub.db"
+        hub = start_hub(home, env, sim, db)
+        try:
+            fill_disk(disk)
+            texts = [f"turn {'on' if i % 2 == 0 else 'off'} the lab plug" for i in range(80)]
+            for text in texts:
+                hub.agent.handle(text, requester="disk")  # executed or rate-limited: audited
+            held = hub.health()["audit_pending"]
+            assert hub.health()["store_degraded"] and held > 0
+            (disk / "filler").unlink()
+            wait_for(lambda: hub.health()["audit_pending"] == 0)
+            print(f"\naudit: {held} of 80 entries held in memory while the disk was full")
+        finally:
+            hub.stop()
+        hub = Hub(hub_config(env.mqtt_config(), db, (str(home),)))
+        try:
+            entries = [e for e in hub.store.audit_entries(limit=1000) if e.requester == "disk"]
+            assert [e.text for e in reversed(entries)] == texts
+        finally:
+            hub.stop()

@@ -31,8 +31,15 @@ from aiohttp import web
 
 from hubagent.agent import Reply
 from hubagent.conversation import MAX_ID_LENGTH, Conversations, valid_conversation_id
+from hubagent.interfaces.http_limits import (
+    BadRequest,
+    CappedSite,
+    RateLimitedErrors,
+    parse_json_body,
+)
 from hubagent.interfaces.openapi import openapi_document
 from hubagent.language import match as match_language
+from hubagent.store.db import AuditEntry
 from hubagent.types import Action
 
 if TYPE_CHECKING:
@@ -45,10 +52,6 @@ PUBLIC_PATHS = frozenset({"/api/health", "/api/openapi.json"})
 MAX_BODY = 64 * 1024  # requests are sentences and a few actions
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class BadRequest(ValueError):
-    """A client error whose message is safe to send back."""
 
 
 def resolve_token(configured: str | None, folder: Path) -> tuple[str, Path | None]:
@@ -77,14 +80,12 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def _json_body(request: web.Request, timeout: float) -> dict[str, Any]:
     try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object")
-    return data
+        body = await asyncio.wait_for(request.read(), timeout)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout() from None
+    return parse_json_body(body)
 
 
 def _optional_str(data: dict[str, Any], key: str) -> str | None:
@@ -103,6 +104,8 @@ class HttpApi:
         self.hub = hub
         self.conversations = conversations
         self._token = token.encode()
+        http = getattr(getattr(hub, "cfg", None), "http", None)
+        self.body_timeout_s = float(getattr(http, "body_timeout_s", 10.0))
         self.app = web.Application(middlewares=[self._errors, self._auth], client_max_size=MAX_BODY)
         self.app.router.add_post("/api/conversation", self.conversation)
         self.app.router.add_post("/api/actions", self.actions)
@@ -117,7 +120,12 @@ class HttpApi:
         try:
             return await handler(request)
         except BadRequest as exc:
+            self._audit_bad_request(request, str(exc))
             return _error(400, str(exc))
+        except web.HTTPRequestTimeout:
+            response = _error(408, "request body not received in time")
+            response.force_close()  # the rest of a slow body is not waited for
+            return response
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"body larger than {MAX_BODY} bytes")
         except web.HTTPException as exc:
@@ -127,6 +135,17 @@ class HttpApi:
         except Exception:
             log.exception("HTTP %s %s failed", request.method, request.path)
             return _error(500, "internal error (see the hub's log)")
+
+    def _audit_bad_request(self, request: web.Request, reason: str) -> None:
+        """Refused bodies on the endpoints that act are audited like refused requests (the
+        body itself is not stored: it may be huge or hostile)."""
+        if request.path not in ("/api/actions", "/api/conversation"):
+            return
+        store = getattr(self.hub, "store", None)
+        if store is None:
+            return
+        text = f"{request.method} {request.path} ({request.content_length or 0} bytes)"
+        store.audit(AuditEntry("http", "http", text, None, "bad_request", reason))
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -145,7 +164,7 @@ class HttpApi:
 
     # -- endpoints -----------------------------------------------------------------------
     async def conversation(self, request: web.Request) -> web.Response:
-        data = await _json_body(request)
+        data = await _json_body(request, self.body_timeout_s)
         text = data.get("text")
         if not isinstance(text, str) or not text.strip():
             raise BadRequest("'text' is required and must be a non-empty string")
@@ -168,7 +187,7 @@ class HttpApi:
         return web.json_response(_reply(reply, conversation_id))
 
     async def actions(self, request: web.Request) -> web.Response:
-        data = await _json_body(request)
+        data = await _json_body(request, self.body_timeout_s)
         raw = data.get("actions")
         if not isinstance(raw, list) or not raw:
             raise BadRequest("'actions' must be a non-empty list of {entity, action, args?}")
@@ -239,10 +258,21 @@ def _version() -> str:
 
 
 async def start_http(api: HttpApi, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Serve `api` on host:port (0 picks a free port); returns the runner and the port."""
-    runner = web.AppRunner(api.app, access_log=None)
+    """Serve `api` on host:port (0 picks a free port); returns the runner and the port.
+
+    `http.idle_timeout_s` closes a connection that sends no complete request (aiohttp's
+    keep-alive timer runs from the connect), `http.max_connections` caps open ones."""
+    http = getattr(getattr(api.hub, "cfg", None), "http", None)
+    idle = float(getattr(http, "idle_timeout_s", 15.0))
+    cap = int(getattr(http, "max_connections", 256))
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop.get_exception_handler(), RateLimitedErrors):
+        loop.set_exception_handler(RateLimitedErrors(loop))
+    runner = web.AppRunner(
+        api.app, access_log=None, keepalive_timeout=idle, lingering_time=min(idle, 10.0)
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = CappedSite(runner, host, port, cap)
     await site.start()
     addresses = runner.addresses  # the bound (host, port) pairs: port 0 was resolved
     return runner, int(addresses[0][1]) if addresses else port

@@ -74,6 +74,7 @@ class DiscoveryManager(StateDeliveryMixin):
             "bad_config": 0,
             "bad_state": 0,
             "template_errors": 0,
+            "template_budget": 0,
             "rejected": 0,
         }
         for topic in self.base_topics():

@@ -3,7 +3,8 @@
 Firmwares ship templates written for Home Assistant, so the environment offers the
 variables (`value`, `value_json`) and the HA filters they rely on (`int`, `float`,
 `round`, `is_defined`, `from_json`, `to_json`, `iif`, ...). Templates come from the
-network: they run in an immutable sandbox, are size-limited, and compiled once.
+network: they run in an immutable sandbox with a time and size budget
+(`hubagent.mqtt.template_guard`), are size-limited, and compiled once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collections import OrderedDict
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from hubagent.mqtt.template_guard import BudgetExceeded, GuardedEnvironment, render_budgeted
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,10 @@ _SENTINEL = object()
 
 class TemplateError(ValueError):
     """A template that cannot be compiled or rendered."""
+
+
+class TemplateBudgetError(TemplateError):
+    """A template that went over its time or output budget: treat its source as hostile."""
 
 
 def _no_default(name: str, value: Any) -> None:
@@ -93,7 +99,7 @@ def _to_json(value: Any, ensure_ascii: bool = False, sort_keys: bool = False) ->
     return json.dumps(value, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
 
 
-class _Environment(ImmutableSandboxedEnvironment):
+class _Environment(GuardedEnvironment):
     """A missing key of a JSON object is undefined, not a lookup of the dict's methods
     (`value_json['update']` must not reach `dict.update`)."""
 
@@ -111,7 +117,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
-def _build_env() -> ImmutableSandboxedEnvironment:
+def _build_env() -> GuardedEnvironment:
     env = _Environment(undefined=jinja2.Undefined, autoescape=False)
     filters = {
         "int": _to_int,
@@ -127,6 +133,7 @@ def _build_env() -> ImmutableSandboxedEnvironment:
         "max": lambda v: max(v),
     }
     env.filters.update(filters)
+    env.guard_filters()
     env.globals.update(
         {
             "int": _to_int,
@@ -220,7 +227,9 @@ class TemplateRenderer:
         """Render `source` with `variables`; any failure becomes a TemplateError."""
         template = self.compile(source)
         try:
-            return template.render(**variables)
+            return render_budgeted(lambda: template.generate(**variables))
+        except BudgetExceeded as exc:
+            raise TemplateBudgetError(f"template {source[:80]!r} over budget: {exc}") from None
         except Exception as exc:  # a template from the network may fail in any way
             raise TemplateError(f"template {source[:80]!r} failed: {exc}") from exc
 

@@ -17,7 +17,9 @@ context (`hubagent.store.sealed`).
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections import OrderedDict, deque
@@ -51,9 +53,16 @@ class Store(StatesMixin, SealedRecordsMixin):
         *,
         readonly: bool = False,
         flush_interval_s: float = 0.5,
+        history_max_rows: int = 20_000,
+        history_max_bytes: int = 4 * 1024 * 1024,
+        max_state_bytes: int = 16 * 1024,
+        audit_pending_max: int = AUDIT_MEMORY_CAP,
     ) -> None:
         self.path = Path(path)
         self.history_days = history_days
+        self.history_max_rows = max(1, history_max_rows)
+        self.history_max_bytes = max(1, history_max_bytes)
+        self.max_state_bytes = max(256, max_state_bytes)
         self.flush_interval_s = flush_interval_s
         self.degraded = False
         self.degraded_reason = ""
@@ -64,7 +73,10 @@ class Store(StatesMixin, SealedRecordsMixin):
         # states are replaced before a flush, so encoding each one would be wasted work.
         self._states_buf: dict[str, tuple[str, dict[str, Any], int, float]] = {}
         self._history_buf: list[tuple[str, dict[str, Any], float]] = []
-        self._audit_mem: deque[AuditEntry] = deque(maxlen=AUDIT_MEMORY_CAP)
+        self._audit_mem: deque[AuditEntry] = deque(maxlen=max(1, audit_pending_max))
+        self.audit_dropped = 0
+        self._history_size: dict[str, list[int]] = {}
+        self._oversize_logged: set[str] = set()
         self._context: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._logged_errors: set[str] = set()
         self._last_reminder = 0.0
@@ -83,7 +95,7 @@ class Store(StatesMixin, SealedRecordsMixin):
         mode = "ro" if readonly else "rwc"
         try:
             if not readonly:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._private_files()
             conn = sqlite3.connect(
                 f"file:{quote(str(self.path))}?mode={mode}",
                 uri=True,
@@ -108,6 +120,28 @@ class Store(StatesMixin, SealedRecordsMixin):
                 return self._memory_fallback()
         return conn
 
+    def _private_files(self) -> None:
+        """The database 0600 before SQLite opens it (SQLite gives its -wal and -shm files
+        the database file's mode; existing files are tightened) and a new folder 0700. An
+        existing folder is the admin's choice (the working directory, a volume): a loose
+        one is only mentioned."""
+        folder = self.path.parent
+        if not folder.exists():
+            folder.mkdir(parents=True, mode=0o700)
+            os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+        elif folder.stat().st_mode & 0o007:
+            log.info(
+                "store folder %s is open to other users (mode %o); the store files are 0600",
+                folder,
+                stat.S_IMODE(folder.stat().st_mode),
+            )
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        for suffix in ("", "-wal", "-shm"):
+            file = self.path.with_name(self.path.name + suffix)
+            if file.exists() and file.stat().st_mode & 0o077:
+                os.chmod(file, 0o600)
+
     def _memory_fallback(self) -> sqlite3.Connection:
         self.in_memory = True
         conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
@@ -123,8 +157,8 @@ class Store(StatesMixin, SealedRecordsMixin):
                     " (store.encryption_key) to open it"
                 )
             log.warning(
-                "store %s: no encryption key (HUBAGENT_STORE_KEY): audit texts and"
-                " conversation context are stored in PLAIN TEXT",
+                "store %s: no encryption key (HUBAGENT_STORE_KEY): audit texts,"
+                " conversation context, states and history are stored in PLAIN TEXT",
                 self.path,
             )
             return None

@@ -1,7 +1,9 @@
 """The store's sensitive records: the audit log and conversation context.
 
 Their texts are sealed (encrypted at rest) when a store key is set. The audit log keeps
-entries in memory while the disk refuses writes; contexts are cached in an LRU.
+entries in memory while the disk refuses writes (up to `audit_pending_max`, oldest dropped
+and counted beyond) and writes them, in order, as soon as a write succeeds again: at the
+next audit or the next flush. Contexts are cached in an LRU.
 `SealedRecordsMixin` is mixed into `Store`, which provides the connection, the cipher,
 `transact` and `query`.
 """
@@ -25,7 +27,11 @@ from hubagent.store.states import _dumps
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-AUDIT_MEMORY_CAP = 1_000
+AUDIT_MEMORY_CAP = 10_000  # default of store.audit_pending_max
+_INSERT_AUDIT = (
+    "INSERT INTO audit(ts, requester, channel, text, understood, decision, reason)"
+    " VALUES (?,?,?,?,?,?,?)"
+)
 CONTEXT_CACHE_CAP = 1_000
 
 
@@ -50,10 +56,14 @@ class SealedRecordsMixin:
     path: Path
     _cipher: Cipher | None
     _buf_lock: threading.Lock
+    _lock: threading.RLock
     _audit_mem: deque[AuditEntry]
     _context: OrderedDict[str, dict[str, Any]]
+    audit_dropped: int
 
     if TYPE_CHECKING:  # provided by Store
+
+        def _ensure_flusher(self) -> None: ...
 
         def transact(
             self, kind: str, fn: Callable[[sqlite3.Connection], T]
@@ -77,17 +87,50 @@ class SealedRecordsMixin:
 
     # -- audit -------------------------------------------------------------------------
     def audit(self, entry: AuditEntry) -> None:
-        """Record one decision (texts encrypted at rest when a key is set)."""
+        """Record one decision (texts encrypted at rest when a key is set). While the disk
+        refuses writes it is held in memory and written later, after those held before."""
+        with self._lock:
+            if self._audit_mem:
+                self._hold(entry)
+                self._write_pending_audit()
+                return
+            ok, _ = self.transact("audit", lambda c: c.execute(_INSERT_AUDIT, self._row(entry)))
+            if not ok:
+                self._hold(entry)
+
+    @property
+    def audit_pending(self) -> int:
+        """Audit entries held in memory, waiting for the disk."""
+        return len(self._audit_mem)
+
+    def _row(self, entry: AuditEntry) -> tuple[Any, ...]:
         text = self._seal(entry.text, "audit.text")
         data = self._seal(entry.understood, "audit.understood")
-        row = (entry.ts, entry.requester, entry.channel, text, data, entry.decision, entry.reason)
-        sql = (
-            "INSERT INTO audit(ts, requester, channel, text, understood, decision, reason)"
-            " VALUES (?,?,?,?,?,?,?)"
-        )
-        ok, _ = self.transact("audit", lambda c: c.execute(sql, row))
-        if not ok:
-            self._audit_mem.append(entry)
+        return (entry.ts, entry.requester, entry.channel, text, data, entry.decision, entry.reason)
+
+    def _hold(self, entry: AuditEntry) -> None:
+        if len(self._audit_mem) == self._audit_mem.maxlen:
+            self.audit_dropped += 1
+            if self.audit_dropped == 1 or self.audit_dropped % 1000 == 0:
+                log.error(
+                    "store: %d audit entries held in memory; the oldest are dropped (%d so far)",
+                    len(self._audit_mem),
+                    self.audit_dropped,
+                )
+        self._audit_mem.append(entry)
+        self._ensure_flusher()  # retries the write every flush interval
+
+    def _write_pending_audit(self) -> None:
+        """Write the held audit entries in one transaction (all or none, in order)."""
+        with self._lock:
+            if not self._audit_mem:
+                return
+            held = list(self._audit_mem)
+            rows = [self._row(e) for e in held]
+            ok, _ = self.transact("audit", lambda c: c.executemany(_INSERT_AUDIT, rows))
+            if ok:
+                self._audit_mem.clear()
+                log.warning("store: %d audit entries held during the outage written", len(held))
 
     def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         """The newest entries first (including those only held in memory)."""

@@ -167,7 +167,7 @@ def test_a_sensor_on_every_topic_stores_no_plain_text_and_stays_bounded(tmp_path
     cfg = hub_config(env.mqtt_config(), db, (str(home),), history_max_rows=50)
     hub = Hub(cfg)
     evil = MqttClient(env.mqtt_config("evil"), status_topic=None)
-    requester = MqttClient(env.mqtt_config(client_id="requester"), status_topic=None)
+    requester = MqttClient(env.mqtt_config("requester"), status_topic=None)
     try:
         assert hub.start(wait=10)
         evil.start()

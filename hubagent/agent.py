@@ -7,12 +7,16 @@ for text or `Agent.execute` for Actions, so one policy and one audit log cover t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from hubagent.act.executor import ExecutionError, build_messages
 from hubagent.act.policy import Decision, Policy
+from hubagent.act.requesters import Origin
 from hubagent.act.responses import Outcome, reply_text
 from hubagent.home.registry import Registry
 from hubagent.store.db import Store
@@ -30,6 +34,31 @@ _ERROR_TEXT = {
     "not_allowed": "That is not allowed for {what}.",
     "needs_confirmation": "{what} needs confirmation.",
 }
+
+
+# "confirm 123456": the one-time code of a sensitive request made over an unauthenticated
+# channel, accepted only from these channels (the HTTP API holds the token; cli is local).
+CONFIRM_CODE = re.compile(r"^\s*confirm\s+(\d{6})\s*[.!]?\s*$", re.IGNORECASE)
+CODE_CHANNELS = frozenset({"http", "api", "cli"})
+
+# The interface that accepted a request says who is behind it (peer, trust) here, so the
+# layers between (conversations, follow-ups) need not carry it; unset: the requester.
+_ORIGIN: ContextVar[Origin | None] = ContextVar("hubagent_origin", default=None)
+
+
+@contextmanager
+def acting_for(origin: Origin) -> Iterator[None]:
+    """Requests handled inside this block come from `origin`."""
+    token = _ORIGIN.set(origin)
+    try:
+        yield
+    finally:
+        _ORIGIN.reset(token)
+
+
+def current_origin(requester: str) -> Origin:
+    """The origin set by `acting_for`, else the requester itself (authenticated)."""
+    return _ORIGIN.get() or Origin(requester)
 
 
 @dataclass
@@ -103,6 +132,8 @@ class Agent:
         text = (text or "").strip()
         if not text:
             return Reply(reply_text(Outcome(), self.language))
+        if (code := CONFIRM_CODE.match(text)) is not None:
+            return self._confirm_code(code.group(1), text, requester, channel)
         if self.policy.has_pending(requester):
             confirmed = self.policy.confirm_verbose(requester, text)
             if confirmed.actions is not None:
@@ -131,6 +162,23 @@ class Agent:
             refused=refused,
         )
 
+    def _confirm_code(self, code: str, text: str, requester: str, channel: str) -> Reply:
+        """Run a request another (unauthenticated) channel asked for, confirmed here."""
+        if not current_origin(requester).authenticated or channel not in CODE_CHANNELS:
+            return Reply("Confirm that in the app or over the HTTP API.")
+        confirmed = self.policy.confirm_code(code)
+        if confirmed.actions is None:
+            return Reply(confirmed.reason)
+        return self._run(
+            f"{text} ({confirmed.asked_by})",
+            confirmed.actions,
+            requester,
+            channel,
+            None,
+            confirmed=True,
+            origin=confirmed.origin,
+        )
+
     def execute(
         self, actions: list[Action], *, requester: str, channel: str, text: str = ""
     ) -> Reply:
@@ -148,14 +196,16 @@ class Agent:
         confirmed: bool = False,
         outcome: Outcome | None = None,
         refused: list[dict[str, Any]] | None = None,
+        origin: Origin | None = None,
     ) -> Reply:
         outcome = outcome or Outcome()
         refused = refused if refused is not None else []
+        origin = origin or current_origin(requester)
         decisions: list[Decision]
-        if confirmed:
-            decisions = [Decision("allowed", a) for a in actions]
+        if confirmed:  # checked when asked; the executions count against the asker's budget
+            decisions = [self.policy.admit(a, origin) for a in actions]
         else:
-            decisions = self.policy.check_all(actions, requester, channel)
+            decisions = self.policy.check_all(actions, requester, channel, origin)
         done: list[Action] = []
         needs_confirmation = False
         for decision in decisions:

@@ -14,18 +14,21 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubagent.act.delivery import target_for
 from hubagent.act.executor import ExecutionError, build_messages
 from hubagent.act.policy import Decision, Policy
 from hubagent.act.requesters import Origin
 from hubagent.act.responses import Outcome, reply_text
 from hubagent.home.registry import Registry
 from hubagent.store.db import Store
+from hubagent.store.outbox import Target
 from hubagent.types import Action, MqttMessage, Step, Understanding
 from hubagent.understand.cascade import Cascade
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[MqttMessage], object]
+# Publishes (or queues) one device message; False when it waits for its device or the broker.
+Send = Callable[[MqttMessage, Target], bool | None]
 
 _ERROR_TEXT = {
     "unknown_device": "I can't find {what}.",
@@ -83,6 +86,22 @@ class Reply:
             "steps": [s.to_dict() for s in u.steps] if u else [],
             "latency_ms": round(u.latency_ms, 2) if u else None,
         }
+
+
+_QUEUED = "\0queued"  # _send: accepted, waiting for the device
+
+
+def _queued_text(names: list[str], language: str) -> str:
+    """What the reply adds when commands wait: they are not done yet, and may expire."""
+    unique = list(dict.fromkeys(names))
+    if language.startswith("zh"):
+        return f"{'、'.join(unique)}暂时无法连接：命令已排队，恢复连接后发送。"
+    who = unique[0] if len(unique) == 1 else ", ".join(unique[:-1]) + " and " + unique[-1]
+    verb = "is" if len(unique) == 1 else "are"
+    return (
+        f"(Queued: {who} {verb} not reachable right now; it will be sent when the device "
+        "is back, or dropped if that takes too long.)"
+    )
 
 
 def _step_reason(step: Step) -> str:
@@ -207,6 +226,7 @@ class Agent:
         else:
             decisions = self.policy.check_all(actions, requester, channel, origin)
         done: list[Action] = []
+        waiting: list[str] = []  # names of devices whose commands are queued, not yet sent
         needs_confirmation = False
         for decision in decisions:
             entity = self.registry.get(decision.action.entity)
@@ -221,7 +241,10 @@ class Agent:
                 continue
             if decision.action.action == "get_state":
                 continue
-            error = self._send(decision.action)
+            error = self._send(decision.action, requester, channel)
+            if error == _QUEUED:
+                waiting.append(name)
+                error = None
             if error:
                 refused.append({"text": text, "error": "not_allowed", "reason": error})
                 outcome.refused.append(error)
@@ -230,14 +253,16 @@ class Agent:
             outcome.done.append((decision.action, name))
             if decision.clamped and decision.reason:
                 outcome.refused.append(decision.reason)
-        reply = Reply(
-            reply_text(outcome, self.language), done, refused, needs_confirmation, understanding
-        )
+        text_out = reply_text(outcome, self.language)
+        if waiting:
+            text_out += " " + _queued_text(waiting, self.language)
+        reply = Reply(text_out, done, refused, needs_confirmation, understanding)
         self._audit(requester, channel, text, understanding or actions, decisions, confirmed)
         return reply
 
-    def _send(self, action: Action) -> str | None:
-        """Publish the device's own messages for one action; an error text or None."""
+    def _send(self, action: Action, requester: str = "", channel: str = "") -> str | None:
+        """Publish the device's own messages for one action; an error text, _QUEUED when
+        they wait for the device (or broker) to be back, or None."""
         entity = self.registry.get(action.entity)
         if entity is None:
             return f"I can't find {action.entity}."
@@ -249,9 +274,9 @@ class Agent:
             messages = build_messages(entity, action)
         except ExecutionError as exc:
             return str(exc)
-        for message in messages:
-            self.send(message)
-        return None
+        target = target_for(entity, action, requester, channel)
+        sent = [self.send(message, target) for message in messages]
+        return _QUEUED if False in sent else None
 
     def _send_ha(self, name: str, action: Action) -> str | None:
         if self.ha is None:

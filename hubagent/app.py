@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hubagent.act.delivery import DeliveryGate, Readiness
 from hubagent.act.policy import Policy
 from hubagent.agent import Agent
 from hubagent.automations import AutomationEngine
@@ -20,8 +21,8 @@ from hubagent.home.homefile import apply_home, load_home
 from hubagent.home.registry import Registry
 from hubagent.mqtt.client import MqttClient
 from hubagent.mqtt.state import DiscoveryManager
-from hubagent.store.db import Store
-from hubagent.store.outbox import Outbox
+from hubagent.store.db import AuditEntry, Store
+from hubagent.store.outbox import NO_SUBSCRIBERS, UNCERTAIN, Outbox, Target
 from hubagent.types import Entity, MqttMessage
 from hubagent.understand.cascade import Cascade
 from hubagent.understand.llm import LlmUnderstander
@@ -29,6 +30,8 @@ from hubagent.understand.matcher import LocalMatcher
 from hubagent.understand.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+PUBACK_TIMEOUT_S = 2.0  # a device command's PUBACK says whether anybody was subscribed
 
 
 def open_llm(cfg: Config, use_llm: bool = True) -> Runtime | None:
@@ -74,6 +77,16 @@ class Hub:
         self.registry = Registry()
         self.store = Store(expand(cfg.store.path), cfg.store.encryption_key, cfg.store.history_days)
         self._restored = self.store.load_states()
+        # A command goes out when its device shows it is back after a reconnect; devices
+        # that cannot show it get `outbox_resume_delay_s` (see act.delivery).
+        self.readiness = Readiness(self.registry, cfg.store.outbox_resume_delay_s)
+        self.outbox = Outbox(
+            self.store,
+            self._publish,
+            cfg.store.outbox_ttl_s,
+            gate=DeliveryGate(self.registry, self.readiness),
+            on_expired=self._expired,
+        )
         self.registry.subscribe(self._on_registry_change)
         static = load_homes(self.registry, cfg.homes, static=False)
 
@@ -86,7 +99,6 @@ class Hub:
         )
         for entity in static:
             self.discovery.watch(entity)
-        self.outbox = Outbox(self.store, self._publish, cfg.store.outbox_ttl_s)
         self._resume: threading.Timer | None = None
         self.mqtt.on_connection_change(self._on_connection_change)
 
@@ -142,14 +154,38 @@ class Hub:
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         self.discovery.handle_message(topic, payload, retained)
+        if self.readiness.saw(topic, payload):
+            self.outbox.kick()  # a device is back: its queued commands may go
 
-    def _publish(self, message: MqttMessage) -> bool:
-        return self.mqtt.publish(message.topic, message.payload, message.qos, message.retain).ok
+    def _publish(self, message: MqttMessage) -> bool | str:
+        timeout = PUBACK_TIMEOUT_S if message.qos else None
+        result = self.mqtt.publish(
+            message.topic, message.payload, message.qos, message.retain, timeout=timeout
+        )
+        if result.ok:  # MQTT 5 reason 0x10: accepted, but nobody was subscribed to get it
+            return NO_SUBSCRIBERS if result.reason.endswith("(0x10)") else True
+        return UNCERTAIN if result.reason.startswith("no PUBACK") else False
 
-    def _send(self, message: MqttMessage) -> str:
-        return self.outbox.send(message)
+    def _send(self, message: MqttMessage, target: Target | None = None) -> bool:
+        """Queue one device command; whether it went out at once (else it waits)."""
+        cid = self.outbox.send(message, target=target)
+        return not self.outbox.is_pending(cid)
+
+    def _expired(self, command_id: str, message: MqttMessage, target: Target | None) -> None:
+        """A queued command outlived its TTL: the audit log says so, for whoever asked."""
+        who = target.requester if target and target.requester else "outbox"
+        what = {"command": command_id, "topic": message.topic}
+        if target is not None:
+            what |= {"entity": target.entity, "action": target.verb}
+        reason = "not delivered within its TTL: the device or the broker was not reachable"
+        self.store.audit(
+            AuditEntry(
+                who, target.channel if target else "outbox", "expired", what, "expired", reason
+            )
+        )
 
     def _on_connection_change(self, connected: bool) -> None:
+        self.readiness.connected(connected)
         if self._resume is not None:
             self._resume.cancel()
             self._resume = None
@@ -161,7 +197,7 @@ class Hub:
         log.info("connected to the broker at %s:%s", self.cfg.mqtt.host, self.cfg.mqtt.port)
         delay = self.cfg.store.outbox_resume_delay_s
         if delay <= 0 or self.outbox.pending_count() == 0:
-            self._resume_outbox()
+            self.outbox.resume()  # flushed by the courier: not on this (network) thread
             return
         self._resume = threading.Timer(delay, self._resume_outbox)
         self._resume.daemon = True
@@ -183,11 +219,13 @@ class Hub:
             restored = self._restored[entity.entity_id]
             self.registry.update_state(entity.entity_id, dict(restored.get("state") or {}))
             return
-        if kind == "state":  # the store copies or encodes what it keeps
-            self.store.save_state(
-                entity.entity_id, entity.state, entity.available, entity.last_changed
-            )
-            self.store.add_history(entity.entity_id, entity.state, entity.last_changed)
+        if kind != "state":
+            self.readiness.invalidate()  # topics may have changed
+            return
+        # the store copies or encodes what it keeps
+        self.store.save_state(entity.entity_id, entity.state, entity.available, entity.last_changed)
+        self.store.add_history(entity.entity_id, entity.state, entity.last_changed)
+        self.outbox.confirm(entity.entity_id)  # the state echo of commands in flight
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, wait: float = 0.0) -> bool:
@@ -195,6 +233,7 @@ class Hub:
         self.matcher.warm()
         gc.collect()
         gc.freeze()  # long-lived registry/intents objects: keeps GC pauses off the hot path
+        self.outbox.start()
         self.mqtt.start()
         self.started_at = time.time()
         connected = self.mqtt.wait_connected(wait) if wait else self.mqtt.connected
@@ -217,6 +256,7 @@ class Hub:
         if self.automations is not None:
             self.automations.stop()
         self.mqtt.stop()
+        self.outbox.stop()
         self.store.close()
         if self.runtime is not None:
             self.runtime.close()
@@ -227,6 +267,7 @@ class Hub:
             "mqtt_connected": self.mqtt.connected,
             "entities": len(self.registry),
             "outbox_pending": self.outbox.pending_count(),
+            "outbox_unconfirmed": self.outbox.in_flight(),
             "store_degraded": self.store.degraded,
             "store_in_memory": self.store.in_memory,
             "store_encrypted": self.store.encrypted,

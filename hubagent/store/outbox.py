@@ -1,12 +1,21 @@
 """The offline outbox: device commands persisted before they are published.
 
 `send` commits the command to SQLite first, then publishes when connected; a command that
-cannot go out now waits, in order, for the next `flush` (e.g. on reconnect). A command is
-marked sent only after `publish` returned True, an id is never sent twice, and a command
-older than its TTL is dropped and logged, never sent late (a "open the garage" from ten
-minutes ago is worse than none). If the process dies between publish and the "sent" mark,
-that one command is published again on restart (at-least-once at that edge; MQTT QoS 1
-has the same contract). When the store is degraded the outbox keeps commands in memory.
+cannot go out now waits, in order, for the next `flush` (a courier thread flushes on
+(re)connect, when a device comes back, and every `COURIER_INTERVAL_S`). A command is
+marked sent only after `publish` succeeded, an id is never sent twice, and a command older
+than its TTL is dropped and reported, never sent late (a "open the garage" from ten minutes
+ago is worse than none). If the process dies between publish and the "sent" mark, that one
+command is published again on restart (at-least-once at that edge; MQTT QoS 1 has the same
+contract). When the store is degraded the outbox keeps commands in memory.
+
+Device commands carry a `Target` (which entity, what state shows it applied, whether a
+repeat is harmless). For them a `Gate` decides when the device can receive (see
+`act.delivery`); order is kept per device, so one absent device does not hold up the
+others. `publish` may answer NO_SUBSCRIBERS (MQTT 5 PUBACK 0x10: the device has not
+resubscribed yet): not delivered, tried again. Published device commands stay "in flight"
+until the state echo confirms them or `echo_s` passes; those in flight when the connection
+drops are settled by the gate once the device is back: done, resent if safe, or reported.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hubagent.store.db import Store
 from hubagent.types import MqttMessage
@@ -26,6 +36,42 @@ log = logging.getLogger(__name__)
 
 DONE_RETENTION_S = 86400.0  # sent/expired ids are remembered this long to ignore duplicates
 PRUNE_INTERVAL_S = 3600.0
+NO_SUBSCRIBERS = "no_subscribers"  # publish result: the broker had nobody to deliver to
+UNCERTAIN = "uncertain"  # publish result: sent, but no PUBACK came back
+RETRY_S = 1.0  # a command the broker had no subscriber for is tried again this much later
+ECHO_S = 5.0  # a published command not echoed within this is taken as delivered
+COURIER_INTERVAL_S = 0.25
+
+Publish = Callable[[MqttMessage], "bool | str"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Delivery facts of a device command (see `act.delivery.target_for`)."""
+
+    entity: str
+    verb: str = ""
+    expect: tuple[tuple[str, Any], ...] = ()  # state keys the device reports once applied
+    resend_safe: bool = False
+    requester: str = ""
+    channel: str = ""
+
+
+class Gate:
+    """When a device can receive, and what a command in doubt comes to. This default (no
+    device knowledge) lets everything go and takes every publish as delivered."""
+
+    def ready(self, target: Target) -> bool:
+        return True
+
+    def settle(self, target: Target) -> str | None:
+        """For a command that may not have arrived: "done", "resend", "report" or None
+        (not yet: the device is not back or has not reported its state)."""
+        return "done"
+
+    def confirmed(self, target: Target) -> bool:
+        """Whether the device's current state shows the command applied."""
+        return False
 
 
 @dataclass
@@ -44,6 +90,19 @@ class _Item:
     created: float
     expires: float
     seq: int = 0
+    target: Target | None = None
+
+    @property
+    def key(self) -> str:
+        """Commands with the same key keep their order: one device, or one topic."""
+        return self.target.entity if self.target else self.msg.topic
+
+
+@dataclass
+class _Flight:
+    item: _Item
+    published: float
+    uncertain: bool = False  # the connection dropped before the device confirmed it
 
 
 class Outbox:
@@ -52,27 +111,47 @@ class Outbox:
     def __init__(
         self,
         store: Store,
-        publish: Callable[[MqttMessage], bool],
+        publish: Publish,
         ttl_s: float = 300.0,
         clock: Callable[[], float] = time.time,
+        *,
+        gate: Gate | None = None,
+        on_expired: Callable[[str, MqttMessage, Target | None], None] | None = None,
+        echo_s: float = ECHO_S,
     ) -> None:
         self.store = store
         self.publish = publish
         self.ttl_s = ttl_s
         self.clock = clock  # wall clock: expiry must hold across restarts
+        self.gate = gate or Gate()
+        self.on_expired = on_expired
+        self.echo_s = echo_s
         self.connected = False
         self._lock = threading.RLock()  # one flush at a time: never two publishes of an id
+        # Flights have their own lock, never held while publishing: the echo arrives on the
+        # MQTT network thread, which must not wait for a flush that waits for its PUBACK.
+        self._flight_lock = threading.Lock()
+        self._flights: dict[str, _Flight] = {}
+        self._targets: dict[str, Target] = {}  # pending id -> its target (this process)
+        self._retry_at: dict[str, float] = {}
         self._memory: list[_Item] = []  # only while the store refuses writes
         self._done: set[str] = set()  # ids sent or expired whose mark may not be on disk
         self._last_prune = 0.0
+        self._kick = threading.Event()
+        self._stop = threading.Event()
+        self._courier: threading.Thread | None = None
 
     def send(
-        self, msg: MqttMessage, command_id: str | None = None, ttl_s: float | None = None
+        self,
+        msg: MqttMessage,
+        command_id: str | None = None,
+        ttl_s: float | None = None,
+        target: Target | None = None,
     ) -> str:
         """Persist `msg`, publish it now when connected; the command id (duplicates ignored)."""
         cid = command_id or uuid.uuid4().hex
         now = self.clock()
-        item = _Item(cid, msg, now, now + (self.ttl_s if ttl_s is None else ttl_s))
+        item = _Item(cid, msg, now, now + (self.ttl_s if ttl_s is None else ttl_s), 0, target)
         with self._lock:
             if cid in self._done or any(i.id == cid for i in self._memory):
                 log.info("outbox: duplicate command %s ignored", cid)
@@ -84,44 +163,90 @@ class Outbox:
             elif not added:
                 log.info("outbox: duplicate command %s ignored", cid)
                 return cid
+            if target is not None:
+                self._targets[cid] = target
             if self.connected:
                 self.flush(now)
         return cid
 
+    def is_pending(self, command_id: str) -> bool:
+        """Whether the command still waits to be published."""
+        with self._lock:
+            return any(i.id == command_id for i in self._pending())
+
     def flush(self, now: float | None = None) -> FlushReport:
-        """Publish every pending command in FIFO order; drop and report the expired ones."""
+        """Publish every pending command that may go, in order per device; settle commands
+        in doubt; drop and report the expired ones."""
         report = FlushReport()
         with self._lock:
             now = self.clock() if now is None else now
+            held = self._settle_flights() if self.connected else set()
             blocked = False  # after a failed publish, later commands wait (order) but expire
             for item in self._pending():
                 if item.id in self._done:
                     self._forget(item)
                     continue
                 if item.expires <= now:
-                    log.warning(
-                        "outbox: dropped expired command %s (%s <- %r, %.0f s old)",
-                        item.id,
-                        item.msg.topic,
-                        item.msg.payload[:200],
-                        now - item.created,
-                    )
-                    self._mark(item, "expired", now)
+                    self._expire(item, now)
                     report.expired.append(item.id)
                     continue
-                if blocked or not self._publish(item):
+                if blocked or item.key in held:
+                    continue
+                if self._retry_at.get(item.id, 0.0) > now or (
+                    item.target is not None and not self.gate.ready(item.target)
+                ):
+                    held.add(item.key)  # its device is not back: its later commands wait
+                    continue
+                result = self._publish(item)
+                if result == NO_SUBSCRIBERS and item.target is not None:
+                    log.info("outbox: nobody subscribed to %s yet; retrying", item.msg.topic)
+                    self._retry_at[item.id] = now + RETRY_S
+                    held.add(item.key)
+                    continue
+                if not result:
                     blocked = True  # disconnected: keep the order, later commands wait too
                     continue
                 self._mark(item, "sent", now)
                 report.sent.append(item.id)
+                if item.target is not None and (item.target.expect or result == UNCERTAIN):
+                    with self._flight_lock:
+                        flight = _Flight(item, time.monotonic(), result == UNCERTAIN)
+                        self._flights[item.id] = flight
             report.pending = self.pending_count()
             self._prune(now)
         return report
 
     def set_connected(self, connected: bool) -> FlushReport | None:
-        """Connection hook of the MQTT client: flushes on (re)connect."""
+        """Connection hook of the MQTT client: flushes on (re)connect; on a drop, commands
+        not yet confirmed by their device become "in doubt"."""
         self.connected = connected
-        return self.flush() if connected else None
+        if not connected:
+            with self._flight_lock:
+                for flight in self._flights.values():
+                    flight.uncertain = True
+            return None
+        return self.flush()
+
+    def resume(self) -> None:
+        """Connected: let the courier flush (for callers on the MQTT network thread, which
+        must not wait for PUBACKs)."""
+        self.connected = True
+        self.kick()
+
+    def confirm(self, entity_id: str) -> None:
+        """The entity reported its state: commands in flight that it shows are done, and so
+        are the ones published before them (a device gets one publisher's commands in order)."""
+        with self._flight_lock:
+            mine = [f for f in self._flights.values() if f.item.key == entity_id]
+            shown = [
+                i
+                for i, f in enumerate(mine)
+                if f.item.target and self.gate.confirmed(f.item.target)
+            ]
+            for flight in mine[: shown[-1] + 1] if shown else ():
+                del self._flights[flight.item.id]
+        if shown:
+            self.kick()
 
     def pending_count(self) -> int:
         """Commands waiting to be published."""
@@ -130,10 +255,105 @@ class Outbox:
             ids = {r[0] for r in rows} | {i.id for i in self._memory}
             return len(ids - self._done)
 
+    def in_flight(self) -> int:
+        """Commands published but not yet confirmed by their device."""
+        with self._flight_lock:
+            return len(self._flights)
+
+    # -- the courier -------------------------------------------------------------------
+    def start(self) -> None:
+        """Flush from a thread of its own: on `kick()` and every COURIER_INTERVAL_S."""
+        if self._courier is None:
+            self._stop.clear()
+            self._courier = threading.Thread(target=self._run, name="outbox", daemon=True)
+            self._courier.start()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self._courier is not None:
+            self._courier.join(5.0)
+            self._courier = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._kick.wait(COURIER_INTERVAL_S)
+            self._kick.clear()
+            if self._stop.is_set() or not self.connected:
+                continue
+            try:
+                if self._flights or self.pending_count():
+                    report = self.flush()
+                    if report.expired:
+                        log.warning(
+                            "%d queued command(s) expired and were dropped", len(report.expired)
+                        )
+            except Exception:  # the courier must outlive one bad flush
+                log.exception("outbox: flush failed")
+
     # -- internals -----------------------------------------------------------------------
-    def _publish(self, item: _Item) -> bool:
+    def _settle_flights(self) -> set[str]:
+        """Settle commands in doubt; the devices whose pending commands must wait for it."""
+        held: set[str] = set()
+        with self._flight_lock:
+            flights = list(self._flights.values())
+        now = time.monotonic()
+        for flight in flights:
+            item, target = flight.item, flight.item.target
+            assert target is not None
+            if not flight.uncertain:
+                if now - flight.published >= self.echo_s:  # no echo: it went through
+                    self._land(item)
+                continue
+            if item.key in held:
+                continue
+            verdict = self.gate.settle(target)
+            if verdict is None:
+                held.add(item.key)
+            elif verdict == "done" or item.expires <= self.clock():
+                self._land(item)
+            elif verdict == "resend" and target.resend_safe:
+                log.warning("outbox: %s may not have arrived; sent again", item.id)
+                if self._publish(item) is True:
+                    flight.uncertain, flight.published = False, now
+                else:
+                    held.add(item.key)
+            else:
+                log.warning(
+                    "outbox: %s (%s on %s) may not have arrived; not repeated because a repeat "
+                    "would not be harmless",
+                    item.id,
+                    target.verb,
+                    target.entity,
+                )
+                self._land(item)
+        return held
+
+    def _land(self, item: _Item) -> None:
+        with self._flight_lock:
+            self._flights.pop(item.id, None)
+
+    def _expire(self, item: _Item, now: float) -> None:
+        log.warning(
+            "outbox: dropped expired command %s (%s <- %r, %.0f s old)",
+            item.id,
+            item.msg.topic,
+            item.msg.payload[:200],
+            now - item.created,
+        )
+        self._mark(item, "expired", now)
+        if self.on_expired is not None:
+            try:
+                self.on_expired(item.id, item.msg, item.target)
+            except Exception:  # reporting must not stop the queue
+                log.exception("outbox: expiry report failed for %s", item.id)
+
+    def _publish(self, item: _Item) -> bool | str:
         try:
-            return bool(self.publish(item.msg))
+            return self.publish(item.msg)
         except Exception:  # a broken client must not lose the queue
             log.exception("outbox: publish of %s failed", item.id)
             return False
@@ -144,7 +364,14 @@ class Outbox:
             " WHERE status = 'pending' ORDER BY seq"
         )
         items = [
-            _Item(cid, MqttMessage(topic, payload, int(qos), bool(retain)), created, expires, seq)
+            _Item(
+                cid,
+                MqttMessage(topic, payload, int(qos), bool(retain)),
+                created,
+                expires,
+                seq,
+                self._targets.get(cid),
+            )
             for seq, cid, topic, payload, qos, retain, created, expires in rows
         ]
         known = {i.id for i in items}
@@ -155,6 +382,8 @@ class Outbox:
         # Remember in memory first: if the disk refuses the mark, the id is still never resent.
         self._done.add(item.id)
         self._forget(item)
+        self._targets.pop(item.id, None)
+        self._retry_at.pop(item.id, None)
         sql = "UPDATE outbox SET status = ?, done_at = ? WHERE id = ?"
         ok, _ = self.store.transact("outbox", lambda c: c.execute(sql, (status, now, item.id)))
         if ok and item.seq:

@@ -1,0 +1,193 @@
+"""When a queued command may go out, and how the hub knows the device has it.
+
+After a broker restart the hub reconnects quickly, the devices later (their own backoff),
+and a command published before a device has resubscribed is dropped by the broker (MQTT 5
+PUBACK 0x10, "no matching subscribers"). So a command waits until its device shows it is
+back: a message on one of its state or availability topics since the hub's (re)connect
+(`online`, a state, a re-announce). A device without any such topic gets the old grace
+delay. Whatever evidence says, a 0x10 PUBACK means "not delivered, try again".
+
+Confirmation: a command whose effect shows in the device's state (`expected_state`) is
+confirmed by the state echo. Commands published but not confirmed when the connection
+drops are "uncertain": once the device is back and has reported its state, those whose
+effect shows are done; the others are sent again only when that is safe (setting a state
+is idempotent; a toggle or a button press is not, and is reported instead of repeated).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hubagent.home.registry import Registry
+from hubagent.mqtt.state_parse import STATE_TOPIC_KEYS, availability_from_config
+from hubagent.store.outbox import Gate, Target
+from hubagent.types import Action, Entity
+
+SETTLE_S = 1.0  # after a device is back, how long its re-announced state may take
+
+# Verbs whose repetition changes nothing: resending one that may have been lost is safe.
+_IDEMPOTENT = frozenset(
+    {"turn_on", "turn_off", "open", "close", "stop", "lock", "unlock", "mute", "set"}
+)
+_SET_KEYS = {
+    "set_brightness": ("brightness", "brightness"),
+    "set_position": ("position", "position"),
+    "set_percentage": ("percentage", "percentage"),
+    "set_temperature": ("temperature", "temperature"),
+    "set_color_temp": ("color_temp", "color_temp"),
+    "set_humidity": ("humidity", "humidity"),
+    "set_volume": ("volume", "volume"),
+}
+_ON_OFF = {"turn_on": "on", "turn_off": "off", "lock": "locked", "unlock": "unlocked"}
+
+
+def target_for(entity: Entity, action: Action, requester: str = "", channel: str = "") -> Target:
+    """The delivery facts of `action` on `entity`."""
+    verb = action.action
+    expect: dict[str, Any] = {}
+    if verb in _ON_OFF and (entity.domain == "lock") == (verb in ("lock", "unlock")):
+        expect["state"] = _ON_OFF[verb]
+    elif verb in _SET_KEYS:
+        key, arg = _SET_KEYS[verb]
+        value = action.args.get(arg, action.args.get("value"))
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            expect[key] = value
+            if verb == "set_brightness" and entity.domain == "light":
+                expect["state"] = "on" if value > 0 else "off"
+    elif verb in ("select_option", "set_value"):
+        value = action.args.get("option", action.args.get("value"))
+        if value is not None:
+            expect["state"] = value
+    safe = verb in _IDEMPOTENT or verb.startswith("set_") or verb == "select_option"
+    return Target(entity.entity_id, verb, tuple(expect.items()), safe, requester, channel)
+
+
+def matches(state: dict[str, Any], expect: tuple[tuple[str, Any], ...]) -> bool:
+    """Whether the device's reported state shows every expected value (numbers within 1)."""
+    if not expect:
+        return False
+    for key, want in expect:
+        have = state.get(key)
+        if isinstance(want, int | float) and not isinstance(want, bool):
+            try:
+                if abs(float(have) - float(want)) > 1.0:
+                    return False
+            except (TypeError, ValueError):
+                return False
+        elif str(have).lower() != str(want).lower():
+            return False
+    return True
+
+
+class Readiness:
+    """Which devices have shown since the hub's last (re)connect that they are listening."""
+
+    def __init__(
+        self, registry: Registry, grace_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.registry = registry
+        self.grace_s = grace_s  # for devices with no topic that could show they are back
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._connected_at: float | None = None
+        self._seen: dict[str, float] = {}  # entity -> when it first spoke since connect
+        self._index: dict[str, list[tuple[str, bytes | None]]] | None = None
+        self._has_evidence: set[str] = set()
+
+    def connected(self, up: bool) -> None:
+        """The hub's connection changed: what was seen before counts no more."""
+        with self._lock:
+            self._connected_at = self.clock() if up else None
+            self._seen.clear()
+
+    def invalidate(self) -> None:
+        """Entities were added, changed or removed: rebuild the topic index when next used."""
+        with self._lock:
+            self._index = None
+
+    def saw(self, topic: str, payload: bytes) -> list[str]:
+        """A message arrived on `topic`; the entities that are newly back because of it."""
+        with self._lock:
+            index = self._build() if self._index is None else self._index
+            now = self.clock()
+            back = []
+            for entity_id, offline in index.get(topic, ()):
+                if offline is not None and payload.strip().lower() == offline:
+                    self._seen.pop(entity_id, None)  # "offline": not back after all
+                    continue
+                if entity_id not in self._seen:
+                    back.append(entity_id)
+                    self._seen[entity_id] = now
+            return back
+
+    def ready(self, entity_id: str) -> bool:
+        """Whether a command for this entity may be published now."""
+        entity = self.registry.get(entity_id)
+        with self._lock:
+            if self._connected_at is None:
+                return False
+            if self._index is None:
+                self._build()
+            if entity_id in self._seen:
+                return entity is None or entity.available
+            if entity is None or entity_id not in self._has_evidence:
+                return self.clock() - self._connected_at >= self.grace_s
+            return False
+
+    def since_back(self, entity_id: str) -> float | None:
+        """Seconds since the entity (or, without evidence topics, the hub) was back."""
+        with self._lock:
+            if self._connected_at is None:
+                return None
+            if entity_id not in self._has_evidence:
+                return self.clock() - self._connected_at - self.grace_s
+            seen = self._seen.get(entity_id)
+            return None if seen is None else self.clock() - seen
+
+    def _build(self) -> dict[str, list[tuple[str, bytes | None]]]:
+        index: dict[str, list[tuple[str, bytes | None]]] = {}
+        evidence: set[str] = set()
+        for entity in self.registry.all():
+            cfg = entity.mqtt or {}
+            for key in STATE_TOPIC_KEYS:
+                topic = cfg.get(key)
+                if isinstance(topic, str) and topic:
+                    index.setdefault(topic, []).append((entity.entity_id, None))
+                    evidence.add(entity.entity_id)
+            try:
+                avail = availability_from_config(cfg)
+            except (KeyError, TypeError):
+                avail = None
+            for topic, _on, off, _tpl in avail.topics if avail else ():
+                index.setdefault(topic, []).append((entity.entity_id, off.lower().encode()))
+                evidence.add(entity.entity_id)
+        self._index, self._has_evidence = index, evidence
+        return index
+
+
+class DeliveryGate(Gate):
+    """The outbox's view of the devices: readiness, the state echo, commands in doubt."""
+
+    def __init__(self, registry: Registry, readiness: Readiness) -> None:
+        self.registry = registry
+        self.readiness = readiness
+
+    def ready(self, target: Target) -> bool:
+        return self.readiness.ready(target.entity)
+
+    def confirmed(self, target: Target) -> bool:
+        entity = self.registry.get(target.entity)
+        return entity is not None and matches(entity.state, target.expect)
+
+    def settle(self, target: Target) -> str | None:
+        if not self.readiness.ready(target.entity):
+            return None
+        if self.confirmed(target):
+            return "done"
+        back = self.readiness.since_back(target.entity)
+        if back is None or back < SETTLE_S:
+            return None  # its re-announced state may still be on the way
+        return "done" if self.confirmed(target) else "resend"

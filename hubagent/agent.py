@@ -91,19 +91,6 @@ class Reply:
 _QUEUED = "\0queued"  # _send: accepted, waiting for the device
 
 
-def _queued_text(names: list[str], language: str) -> str:
-    """What the reply adds when commands wait: they are not done yet, and may expire."""
-    unique = list(dict.fromkeys(names))
-    if language.startswith("zh"):
-        return f"{'、'.join(unique)}暂时无法连接：命令已排队，恢复连接后发送。"
-    who = unique[0] if len(unique) == 1 else ", ".join(unique[:-1]) + " and " + unique[-1]
-    verb = "is" if len(unique) == 1 else "are"
-    return (
-        f"(Queued: {who} {verb} not reachable right now; it will be sent when the device "
-        "is back, or dropped if that takes too long.)"
-    )
-
-
 def _step_reason(step: Step) -> str:
     if step.detail and step.detail.startswith("which one? "):  # ask, not "Not done"
         return f"Which one: {step.detail.removeprefix('which one? ')}?"
@@ -126,6 +113,7 @@ class Agent:
         store: Store | None = None,
         language: str = "en",
         ha: Any = None,
+        queue_ttl_s: float = 300.0,
     ) -> None:
         """`send` publishes (or queues) one message; None makes a dry run that sends nothing.
         `ha` is the Home Assistant bridge that executes entities imported from there."""
@@ -136,6 +124,7 @@ class Agent:
         self.store = store
         self.language = language
         self.ha = ha
+        self.queue_ttl_s = queue_ttl_s  # the outbox's TTL, for replies about queued commands
 
     def handle(
         self,
@@ -226,7 +215,6 @@ class Agent:
         else:
             decisions = self.policy.check_all(actions, requester, channel, origin)
         done: list[Action] = []
-        waiting: list[str] = []  # names of devices whose commands are queued, not yet sent
         needs_confirmation = False
         for decision in decisions:
             entity = self.registry.get(decision.action.entity)
@@ -242,9 +230,10 @@ class Agent:
             if decision.action.action == "get_state":
                 continue
             error = self._send(decision.action, requester, channel)
-            if error == _QUEUED:
-                waiting.append(name)
-                error = None
+            if error == _QUEUED:  # accepted: in the reply's actions, but said to be waiting
+                done.append(decision.action)
+                outcome.queued.append(name)
+                continue
             if error:
                 refused.append({"text": text, "error": "not_allowed", "reason": error})
                 outcome.refused.append(error)
@@ -253,10 +242,10 @@ class Agent:
             outcome.done.append((decision.action, name))
             if decision.clamped and decision.reason:
                 outcome.refused.append(decision.reason)
-        text_out = reply_text(outcome, self.language)
-        if waiting:
-            text_out += " " + _queued_text(waiting, self.language)
-        reply = Reply(text_out, done, refused, needs_confirmation, understanding)
+        outcome.queue_ttl_s = self.queue_ttl_s
+        reply = Reply(
+            reply_text(outcome, self.language), done, refused, needs_confirmation, understanding
+        )
         self._audit(requester, channel, text, understanding or actions, decisions, confirmed)
         return reply
 

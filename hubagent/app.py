@@ -116,6 +116,7 @@ class Hub:
             self.store,
             cfg.language,
             ha=self.ha,
+            queue_ttl_s=cfg.store.outbox_ttl_s,
         )
         self.automations = (
             AutomationEngine(self, expand(cfg.automations)) if cfg.automations else None
@@ -214,13 +215,17 @@ class Hub:
 
     # -- state persistence -------------------------------------------------------------
     def _on_registry_change(self, kind: str, entity: Entity, changed: dict[str, Any]) -> None:
+        if kind == "removed":
+            self.readiness.remove(entity.entity_id)
+            return
+        if kind != "state":
+            self.readiness.update(entity)  # the topics that show the device is back
         if kind == "added" and not entity.state and entity.entity_id in self._restored:
             # Last known state until the device's retained state arrives.
             restored = self._restored[entity.entity_id]
             self.registry.update_state(entity.entity_id, dict(restored.get("state") or {}))
             return
         if kind != "state":
-            self.readiness.invalidate()  # topics may have changed
             return
         # the store copies or encodes what it keeps
         self.store.save_state(entity.entity_id, entity.state, entity.available, entity.last_changed)

@@ -123,7 +123,7 @@ def test_broker_restart_during_http_commands_delivers_each_once(tmp_path: Path) 
         counts = arrived()
         lost = [k for k in expected if counts[k] == 0]
         twice = [k for k in expected if counts[k] > 1]
-        queued = sum(1 for r in replies if "when" in r["reply"])
+        queued = sum(1 for r in replies if "queued" in r["reply"])
         print(
             f"\nbroker down {OUTAGE_S:.0f} s during {COMMANDS} HTTP commands: "
             f"{sum(counts[k] for k in expected)} delivered, {len(lost)} lost, "
@@ -136,4 +136,60 @@ def test_broker_restart_during_http_commands_delivers_each_once(tmp_path: Path) 
         interfaces.stop()
         hub.stop()
         sim.stop()
+        env.close()
+
+
+LAMP_A_HOME = LAMPS_HOME.split("  - id: light.lamp_b")[0]
+LAMP_B_HOME = (
+    LAMPS_HOME.split("devices:\n")[0]
+    + "devices:\n  - id: light.lamp_b"
+    + (LAMPS_HOME.split("  - id: light.lamp_b")[1])
+)
+
+
+def test_command_for_an_absent_device_waits_then_is_reported_expired(tmp_path: Path) -> None:
+    env = make_broker_env(tmp_path / "broker", ["lamp_a", "lamp_b"])
+    home_a = write_home(tmp_path, LAMP_A_HOME, "a.yaml")
+    home_b = write_home(tmp_path, LAMP_B_HOME, "b.yaml")
+    cfg = replace(
+        hub_config(env.mqtt_config(), tmp_path / "hub.db", (), outbox_ttl_s=3.0),
+        http=HttpConfig(port=0, token="delivery-token"),
+        wyoming=WyomingConfig(enabled=False),
+    )
+    sim_a = Simulator(home_a, env.mqtt_config, tick_interval=None)
+    sim_b = Simulator(home_b, env.mqtt_config, tick_interval=None)
+    sim_a.start()
+    sim_b.start()
+    hub = Hub(cfg)
+    interfaces = Interfaces(hub)
+    try:
+        assert hub.start(wait=10)
+        wait_for(lambda: all(hub.registry.get(e) and hub.registry.get(e).mqtt for e in LAMPS))
+        url = interfaces.start()["http"] + "/api/actions"
+        sim_b.stop()  # says "offline" (retained) as it goes
+        wait_for(lambda: not hub.registry.get("light.lamp_b").available)
+
+        def brightness(entity: str, value: int) -> dict[str, Any]:
+            action = {"entity": entity, "action": "set_brightness", "args": {"brightness": value}}
+            return post(url, "delivery-token", {"actions": [action]})
+
+        present = brightness("light.lamp_a", 33)
+        absent = brightness("light.lamp_b", 44)
+        print(f"\nreplies: {present['reply']!r} / {absent['reply']!r}")
+        assert "queued" not in present["reply"] and sim_a.wait_received(1)
+        assert absent["reply"].startswith("Lamp B is not reachable right now")
+        assert "queued" in absent["reply"] and "Set the" not in absent["reply"]
+        assert absent["actions"]  # accepted: it will go when the lamp is back in time
+        wait_for(lambda: hub.outbox.pending_count() == 0, timeout=8)
+        expired = [e for e in hub.store.audit_entries(20) if e.decision == "expired"]
+        assert len(expired) == 1 and expired[0].understood["entity"] == "light.lamp_b"
+        assert expired[0].requester == "http" and "TTL" in expired[0].reason
+        sim_b.start()  # back after the TTL: the expired command is not sent late
+        time.sleep(1.5)
+        assert sim_b.received == []
+    finally:
+        interfaces.stop()
+        hub.stop()
+        sim_a.stop()
+        sim_b.stop()
         env.close()

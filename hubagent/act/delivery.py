@@ -27,6 +27,7 @@ from hubagent.store.outbox import Gate, Target
 from hubagent.types import Action, Entity
 
 SETTLE_S = 1.0  # after a device is back, how long its re-announced state may take
+SILENT_DEVICE_S = 10.0  # a device with only a state topic is given this long to speak
 
 # Verbs whose repetition changes nothing: resending one that may have been lost is safe.
 _IDEMPOTENT = frozenset(
@@ -94,8 +95,10 @@ class Readiness:
         self._lock = threading.Lock()
         self._connected_at: float | None = None
         self._seen: dict[str, float] = {}  # entity -> when it first spoke since connect
-        self._index: dict[str, list[tuple[str, bytes | None]]] | None = None
-        self._has_evidence: set[str] = set()
+        # topic -> (entity, its "offline" payload or None for a state topic)
+        self._index: dict[str, list[tuple[str, bytes | None]]] = {}
+        self._has_evidence: set[str] = set()  # entities with any topic that shows they are back
+        self._announces: set[str] = set()  # ... among them those with an availability topic
 
     def connected(self, up: bool) -> None:
         """The hub's connection changed: what was seen before counts no more."""
@@ -103,18 +106,48 @@ class Readiness:
             self._connected_at = self.clock() if up else None
             self._seen.clear()
 
-    def invalidate(self) -> None:
-        """Entities were added, changed or removed: rebuild the topic index when next used."""
+    def update(self, entity: Entity) -> None:
+        """An entity was added or its config changed: index the topics that show it is back."""
         with self._lock:
-            self._index = None
+            self._drop(entity.entity_id)
+            cfg = entity.mqtt or {}
+            found = False
+            for key in STATE_TOPIC_KEYS:
+                topic = cfg.get(key)
+                if isinstance(topic, str) and topic:
+                    self._index.setdefault(topic, []).append((entity.entity_id, None))
+                    found = True
+            try:
+                avail = availability_from_config(cfg)
+            except (KeyError, TypeError, AttributeError):
+                avail = None
+            for topic, _on, off, _tpl in avail.topics if avail else ():
+                self._index.setdefault(topic, []).append((entity.entity_id, off.lower().encode()))
+                self._announces.add(entity.entity_id)
+                found = True
+            if found:
+                self._has_evidence.add(entity.entity_id)
+
+    def remove(self, entity_id: str) -> None:
+        with self._lock:
+            self._drop(entity_id)
+
+    def _drop(self, entity_id: str) -> None:
+        self._has_evidence.discard(entity_id)
+        self._announces.discard(entity_id)
+        for topic in [t for t, ids in self._index.items() if any(e == entity_id for e, _ in ids)]:
+            left = [(e, off) for e, off in self._index[topic] if e != entity_id]
+            if left:
+                self._index[topic] = left
+            else:
+                del self._index[topic]
 
     def saw(self, topic: str, payload: bytes) -> list[str]:
         """A message arrived on `topic`; the entities that are newly back because of it."""
         with self._lock:
-            index = self._build() if self._index is None else self._index
             now = self.clock()
             back = []
-            for entity_id, offline in index.get(topic, ()):
+            for entity_id, offline in self._index.get(topic, ()):
                 if offline is not None and payload.strip().lower() == offline:
                     self._seen.pop(entity_id, None)  # "offline": not back after all
                     continue
@@ -129,13 +162,16 @@ class Readiness:
         with self._lock:
             if self._connected_at is None:
                 return False
-            if self._index is None:
-                self._build()
             if entity_id in self._seen:
                 return entity is None or entity.available
+            if entity_id in self._announces:
+                return False  # it says "online" when it is back: wait for that
+            up = self.clock() - self._connected_at
             if entity is None or entity_id not in self._has_evidence:
-                return self.clock() - self._connected_at >= self.grace_s
-            return False
+                return up >= self.grace_s
+            # Only a state topic: a device may stay silent until something changes, so
+            # after a while publish anyway (a PUBACK 0x10 still says "not there yet").
+            return up >= max(self.grace_s, SILENT_DEVICE_S)
 
     def since_back(self, entity_id: str) -> float | None:
         """Seconds since the entity (or, without evidence topics, the hub) was back."""
@@ -144,28 +180,10 @@ class Readiness:
                 return None
             if entity_id not in self._has_evidence:
                 return self.clock() - self._connected_at - self.grace_s
+            if entity_id not in self._announces and entity_id not in self._seen:
+                return self.clock() - self._connected_at - max(self.grace_s, SILENT_DEVICE_S)
             seen = self._seen.get(entity_id)
             return None if seen is None else self.clock() - seen
-
-    def _build(self) -> dict[str, list[tuple[str, bytes | None]]]:
-        index: dict[str, list[tuple[str, bytes | None]]] = {}
-        evidence: set[str] = set()
-        for entity in self.registry.all():
-            cfg = entity.mqtt or {}
-            for key in STATE_TOPIC_KEYS:
-                topic = cfg.get(key)
-                if isinstance(topic, str) and topic:
-                    index.setdefault(topic, []).append((entity.entity_id, None))
-                    evidence.add(entity.entity_id)
-            try:
-                avail = availability_from_config(cfg)
-            except (KeyError, TypeError):
-                avail = None
-            for topic, _on, off, _tpl in avail.topics if avail else ():
-                index.setdefault(topic, []).append((entity.entity_id, off.lower().encode()))
-                evidence.add(entity.entity_id)
-        self._index, self._has_evidence = index, evidence
-        return index
 
 
 class DeliveryGate(Gate):

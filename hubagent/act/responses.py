@@ -47,6 +47,8 @@ class Outcome:
     refused: list[str] = field(default_factory=list)  # reasons, one short clause each
     confirm: list[str] = field(default_factory=list)  # questions to ask
     answer: str | None = None
+    queued: list[str] = field(default_factory=list)  # devices whose commands wait for them
+    queue_ttl_s: float = 300.0  # how long they wait before they are dropped
 
 
 _UNITS = {"set_brightness": "%", "set_position": "%", "set_percentage": "%", "set_volume": "%"}
@@ -76,6 +78,20 @@ def _join(items: list[str], lang: str) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _queued(outcome: Outcome, language: str) -> str:
+    """Commands accepted but not sent: their device (or the broker) is not reachable now."""
+    names = list(dict.fromkeys(outcome.queued))
+    ttl = outcome.queue_ttl_s
+    within = f"{round(ttl / 60)} min" if ttl >= 90 else f"{ttl:g} s"
+    if language.startswith("zh"):
+        return f"{'、'.join(names)}暂时无法连接：命令已排队，恢复后发送（{within} 内有效）。"
+    verb = "is" if len(names) == 1 else "are"
+    return (
+        f"{_join(names, language)} {verb} not reachable right now: the command is queued and "
+        f"sent as soon as it is back (dropped if that takes more than {within})."
+    )
+
+
 def reply_text(outcome: Outcome, language: str = "en") -> str:
     """Build the reply: answer, then what was done, then what was refused or needs a yes."""
     zh = language.startswith("zh")
@@ -93,6 +109,8 @@ def reply_text(outcome: Outcome, language: str = "en") -> str:
             phrases = [_phrase_en(a, n) for a, n in outcome.done]
             text = _join(phrases, language)
             parts.append(text[0].upper() + text[1:] + ".")
+    if outcome.queued:
+        parts.append(_queued(outcome, language))
     parts.extend(outcome.confirm)
     parts.extend(outcome.refused)
     if not parts:

@@ -1,21 +1,20 @@
 """The offline outbox: device commands persisted before they are published.
 
-`send` commits the command to SQLite first, then publishes when connected; a command that
-cannot go out now waits, in order, for the next `flush` (a courier thread flushes on
-(re)connect, when a device comes back, and every `COURIER_INTERVAL_S`). A command is
-marked sent only after `publish` succeeded, an id is never sent twice, and a command older
-than its TTL is dropped and reported, never sent late (a "open the garage" from ten minutes
-ago is worse than none). If the process dies between publish and the "sent" mark, that one
-command is published again on restart (at-least-once at that edge; MQTT QoS 1 has the same
-contract). When the store is degraded the outbox keeps commands in memory.
+`send` commits the command to SQLite first, then publishes when connected; what cannot go
+out now waits, in order, for the next `flush` (the courier thread flushes on `kick()`, e.g.
+when a device is back, and every COURIER_INTERVAL_S). A command is marked sent only after
+`publish` succeeded, an id is never sent twice, and a command older than its TTL is dropped
+and reported (`on_expired`), never sent late. If the process dies between publish and the
+"sent" mark, that command is published again on restart (at-least-once at that edge, as
+MQTT QoS 1). When the store is degraded the outbox keeps commands in memory.
 
-Device commands carry a `Target` (which entity, what state shows it applied, whether a
-repeat is harmless). For them a `Gate` decides when the device can receive (see
-`act.delivery`); order is kept per device, so one absent device does not hold up the
-others. `publish` may answer NO_SUBSCRIBERS (MQTT 5 PUBACK 0x10: the device has not
-resubscribed yet): not delivered, tried again. Published device commands stay "in flight"
-until the state echo confirms them or `echo_s` passes; those in flight when the connection
-drops are settled by the gate once the device is back: done, resent if safe, or reported.
+Device commands carry a `Target`; a `Gate` (see `act.delivery`) says when the device can
+receive, and order is kept per device, so one absent device holds up no other. `publish`
+may answer NO_SUBSCRIBERS (MQTT 5 PUBACK 0x10: not delivered, tried again after RETRY_S)
+or UNCERTAIN (no PUBACK). Published commands stay in flight until the state echo confirms
+them or `echo_s` passes; those in flight when the connection drops are settled by the gate
+once the device is back: done, resent when a repeat is harmless, or reported. Call `send`
+and `flush` off the MQTT network thread: they wait for PUBACKs.
 """
 
 from __future__ import annotations
@@ -103,6 +102,11 @@ class _Flight:
     item: _Item
     published: float
     uncertain: bool = False  # the connection dropped before the device confirmed it
+
+    @property
+    def target(self) -> Target:
+        assert self.item.target is not None  # only device commands fly
+        return self.item.target
 
 
 class Outbox:
@@ -238,11 +242,7 @@ class Outbox:
         are the ones published before them (a device gets one publisher's commands in order)."""
         with self._flight_lock:
             mine = [f for f in self._flights.values() if f.item.key == entity_id]
-            shown = [
-                i
-                for i, f in enumerate(mine)
-                if f.item.target and self.gate.confirmed(f.item.target)
-            ]
+            shown = [i for i, f in enumerate(mine) if self.gate.confirmed(f.target)]
             for flight in mine[: shown[-1] + 1] if shown else ():
                 del self._flights[flight.item.id]
         if shown:
@@ -286,11 +286,7 @@ class Outbox:
                 continue
             try:
                 if self._flights or self.pending_count():
-                    report = self.flush()
-                    if report.expired:
-                        log.warning(
-                            "%d queued command(s) expired and were dropped", len(report.expired)
-                        )
+                    self.flush()
             except Exception:  # the courier must outlive one bad flush
                 log.exception("outbox: flush failed")
 
@@ -302,8 +298,7 @@ class Outbox:
             flights = list(self._flights.values())
         now = time.monotonic()
         for flight in flights:
-            item, target = flight.item, flight.item.target
-            assert target is not None
+            item, target = flight.item, flight.target
             if not flight.uncertain:
                 if now - flight.published >= self.echo_s:  # no echo: it went through
                     self._land(item)
@@ -401,17 +396,7 @@ class Outbox:
 
 
 def _insert(conn: sqlite3.Connection, item: _Item) -> bool:
-    cur = conn.execute(
-        "INSERT OR IGNORE INTO outbox(id, topic, payload, qos, retain, created, expires)"
-        " VALUES (?,?,?,?,?,?,?)",
-        (
-            item.id,
-            item.msg.topic,
-            item.msg.payload,
-            item.msg.qos,
-            int(item.msg.retain),
-            item.created,
-            item.expires,
-        ),
-    )
-    return cur.rowcount == 1
+    msg = item.msg
+    row = (item.id, msg.topic, msg.payload, msg.qos, int(msg.retain), item.created, item.expires)
+    sql = "INSERT OR IGNORE INTO outbox(id, topic, payload, qos, retain, created, expires)"
+    return conn.execute(sql + " VALUES (?,?,?,?,?,?,?)", row).rowcount == 1

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hubagent.act.delivery import DeliveryGate, Readiness
+from hubagent.act.delivery import Courier, DeliveryGate, Readiness
 from hubagent.act.policy import Policy
 from hubagent.agent import Agent
 from hubagent.automations import AutomationEngine
@@ -87,6 +87,7 @@ class Hub:
             gate=DeliveryGate(self.registry, self.readiness),
             on_expired=self._expired,
         )
+        self.courier = Courier(self.outbox)
         self.registry.subscribe(self._on_registry_change)
         static = load_homes(self.registry, cfg.homes, static=False)
 
@@ -155,8 +156,11 @@ class Hub:
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         self.discovery.handle_message(topic, payload, retained)
-        if self.readiness.saw(topic, payload):
-            self.outbox.kick()  # a device is back: its queued commands may go
+        for entity_id, back in self.readiness.saw(topic, payload):
+            if back:
+                self.outbox.kick()  # a device is back: its queued commands may go
+            else:  # gone: what it had not confirmed yet may have been lost with its session
+                self.outbox.doubt(entity_id)
 
     def _publish(self, message: MqttMessage) -> bool | str:
         timeout = PUBACK_TIMEOUT_S if message.qos else None
@@ -238,7 +242,7 @@ class Hub:
         self.matcher.warm()
         gc.collect()
         gc.freeze()  # long-lived registry/intents objects: keeps GC pauses off the hot path
-        self.outbox.start()
+        self.courier.start()
         self.mqtt.start()
         self.started_at = time.time()
         connected = self.mqtt.wait_connected(wait) if wait else self.mqtt.connected
@@ -261,7 +265,7 @@ class Hub:
         if self.automations is not None:
             self.automations.stop()
         self.mqtt.stop()
-        self.outbox.stop()
+        self.courier.stop()
         self.store.close()
         if self.runtime is not None:
             self.runtime.close()

@@ -40,7 +40,8 @@ def test_targets_say_what_shows_and_what_may_be_repeated() -> None:
     assert toggle.expect == () and not toggle.resend_safe
     press = target_for(Entity("button.bell", "Bell"), Action("button.bell", "press"))
     assert not press.resend_safe
-    assert matches({"state": "on", "brightness": 31}, dim.expect)  # within rounding
+    assert matches({"state": "on", "brightness": 30.4}, dim.expect)  # within rounding
+    assert not matches({"state": "on", "brightness": 31}, dim.expect)  # the next command's
     assert not matches({"state": "on", "brightness": 50}, dim.expect)
     assert not matches({"state": "on"}, ())
 
@@ -60,9 +61,9 @@ def test_readiness_waits_for_the_device_after_a_reconnect() -> None:
     clock.now += 1.0
     assert ready.ready("switch.bare")  # nothing could show it: the grace delay
     assert not ready.ready("light.a")  # it announces itself: wait for that
-    assert ready.saw("home/a/availability", b"offline") == []
+    assert ready.saw("home/a/availability", b"offline") == [("light.a", False)]
     assert not ready.ready("light.a")
-    assert ready.saw("home/a/availability", b"online") == ["light.a"]
+    assert ready.saw("home/a/availability", b"online") == [("light.a", True)]
     assert ready.ready("light.a")
     assert ready.saw("home/a/state", b"{}") == []  # already back
     assert not ready.ready("light.quiet")  # only a state topic: given a while to speak
@@ -179,3 +180,28 @@ def test_a_toggle_in_doubt_is_reported_not_repeated(tmp_path: Path, caplog) -> N
         outbox.flush()
         assert link.published == ["TOGGLE"] and outbox.in_flight() == 0
         assert "not repeated" in caplog.text
+
+
+def test_a_device_that_drops_off_gets_its_unconfirmed_commands_again(tmp_path: Path) -> None:
+    store, registry, ready, link, outbox = setup(tmp_path)
+    with store:
+        ready.connected(True)
+        outbox.set_connected(True)
+        ready.saw("home/a/availability", b"online")
+        ready.saw("home/b/availability", b"online")
+        for name in ("a", "b"):
+            message, target = command(registry, name, 40)
+            outbox.send(message, target=target)
+        # Lamp a's session ends (its will says offline) before it echoed; the hub stays up.
+        for entity_id, back in ready.saw("home/a/availability", b"offline"):
+            assert not back
+            outbox.doubt(entity_id)
+        outbox.flush()
+        assert link.published == ["a40", "b40"]  # not while it is away
+        ready.saw("home/a/availability", b"online")
+        ready._seen["light.a"] -= 2.0  # noqa: SLF001 - back, and its state said nothing new
+        outbox.flush()
+        assert link.published == ["a40", "b40", "a40"]
+        registry.update_state("light.a", {"state": "on", "brightness": 40})
+        outbox.confirm("light.a")
+        assert outbox.in_flight() == 1  # lamp b's command still waits for its echo

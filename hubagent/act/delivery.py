@@ -16,6 +16,7 @@ is idempotent; a toggle or a button press is not, and is reported instead of rep
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -23,11 +24,14 @@ from typing import Any
 
 from hubagent.home.registry import Registry
 from hubagent.mqtt.state_parse import STATE_TOPIC_KEYS, availability_from_config
-from hubagent.store.outbox import Gate, Target
+from hubagent.store.outbox import Gate, Outbox, Target
 from hubagent.types import Action, Entity
+
+log = logging.getLogger(__name__)
 
 SETTLE_S = 1.0  # after a device is back, how long its re-announced state may take
 SILENT_DEVICE_S = 10.0  # a device with only a state topic is given this long to speak
+COURIER_INTERVAL_S = 0.25  # retries, expiries and echo timeouts are looked at this often
 
 # Verbs whose repetition changes nothing: resending one that may have been lost is safe.
 _IDEMPOTENT = frozenset(
@@ -67,14 +71,15 @@ def target_for(entity: Entity, action: Action, requester: str = "", channel: str
 
 
 def matches(state: dict[str, Any], expect: tuple[tuple[str, Any], ...]) -> bool:
-    """Whether the device's reported state shows every expected value (numbers within 1)."""
+    """Whether the device's reported state shows every expected value (numbers within the
+    rounding of a device scale, 0.5: a neighbouring value must not count)."""
     if not expect:
         return False
     for key, want in expect:
         have = state.get(key)
         if isinstance(want, int | float) and not isinstance(want, bool):
             try:
-                if abs(float(have) - float(want)) > 1.0:
+                if abs(float(have) - float(want)) > 0.5:
                     return False
             except (TypeError, ValueError):
                 return False
@@ -142,19 +147,20 @@ class Readiness:
             else:
                 del self._index[topic]
 
-    def saw(self, topic: str, payload: bytes) -> list[str]:
-        """A message arrived on `topic`; the entities that are newly back because of it."""
+    def saw(self, topic: str, payload: bytes) -> list[tuple[str, bool]]:
+        """A message arrived on `topic`: the entities it changes, each with True when it is
+        newly back, False when it just said it is offline."""
         with self._lock:
             now = self.clock()
-            back = []
+            changes = []
             for entity_id, offline in self._index.get(topic, ()):
                 if offline is not None and payload.strip().lower() == offline:
-                    self._seen.pop(entity_id, None)  # "offline": not back after all
-                    continue
-                if entity_id not in self._seen:
-                    back.append(entity_id)
+                    self._seen.pop(entity_id, None)
+                    changes.append((entity_id, False))
+                elif entity_id not in self._seen:
                     self._seen[entity_id] = now
-            return back
+                    changes.append((entity_id, True))
+            return changes
 
     def ready(self, entity_id: str) -> bool:
         """Whether a command for this entity may be published now."""
@@ -200,12 +206,47 @@ class DeliveryGate(Gate):
         entity = self.registry.get(target.entity)
         return entity is not None and matches(entity.state, target.expect)
 
-    def settle(self, target: Target) -> str | None:
+    def can_judge(self, target: Target) -> bool:
         if not self.readiness.ready(target.entity):
-            return None
-        if self.confirmed(target):
-            return "done"
+            return False
         back = self.readiness.since_back(target.entity)
-        if back is None or back < SETTLE_S:
-            return None  # its re-announced state may still be on the way
-        return "done" if self.confirmed(target) else "resend"
+        # Its re-announced state may still be on the way; once it shows the command, done.
+        return self.confirmed(target) or (back is not None and back >= SETTLE_S)
+
+
+class Courier:
+    """Flushes the outbox from a thread of its own: when kicked and every
+    COURIER_INTERVAL_S (retries after PUBACK 0x10, expiries, commands in doubt). Publishing
+    waits for PUBACKs, which must never happen on the MQTT network thread."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self._kick = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        outbox.wake = self._kick.set
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._kick.wait(COURIER_INTERVAL_S)
+            self._kick.clear()
+            if self._stop.is_set() or not self.outbox.connected:
+                continue
+            try:
+                if self.outbox.in_flight() or self.outbox.pending_count():
+                    self.outbox.flush()
+            except Exception:  # the courier must outlive one bad flush
+                log.exception("outbox: flush failed")

@@ -1,8 +1,8 @@
 """The offline outbox: device commands persisted before they are published.
 
 `send` commits the command to SQLite first, then publishes when connected; what cannot go
-out now waits, in order, for the next `flush` (the courier thread flushes on `kick()`, e.g.
-when a device is back, and every COURIER_INTERVAL_S). A command is marked sent only after
+out now waits, in order, for the next `flush` (`act.delivery.Courier` flushes on `kick()`,
+e.g. when a device is back, and a few times a second). A command is marked sent only after
 `publish` succeeded, an id is never sent twice, and a command older than its TTL is dropped
 and reported (`on_expired`), never sent late. If the process dies between publish and the
 "sent" mark, that command is published again on restart (at-least-once at that edge, as
@@ -39,7 +39,6 @@ NO_SUBSCRIBERS = "no_subscribers"  # publish result: the broker had nobody to de
 UNCERTAIN = "uncertain"  # publish result: sent, but no PUBACK came back
 RETRY_S = 1.0  # a command the broker had no subscriber for is tried again this much later
 ECHO_S = 5.0  # a published command not echoed within this is taken as delivered
-COURIER_INTERVAL_S = 0.25
 
 Publish = Callable[[MqttMessage], "bool | str"]
 
@@ -63,14 +62,14 @@ class Gate:
     def ready(self, target: Target) -> bool:
         return True
 
-    def settle(self, target: Target) -> str | None:
-        """For a command that may not have arrived: "done", "resend", "report" or None
-        (not yet: the device is not back or has not reported its state)."""
-        return "done"
+    def can_judge(self, target: Target) -> bool:
+        """Whether the device is back and has had time to report its state, so its state
+        can tell whether a command in doubt arrived."""
+        return True
 
     def confirmed(self, target: Target) -> bool:
         """Whether the device's current state shows the command applied."""
-        return False
+        return True
 
 
 @dataclass
@@ -141,9 +140,7 @@ class Outbox:
         self._memory: list[_Item] = []  # only while the store refuses writes
         self._done: set[str] = set()  # ids sent or expired whose mark may not be on disk
         self._last_prune = 0.0
-        self._kick = threading.Event()
-        self._stop = threading.Event()
-        self._courier: threading.Thread | None = None
+        self.wake: Callable[[], None] = lambda: None  # set by the courier (act.delivery)
 
     def send(
         self,
@@ -201,7 +198,13 @@ class Outbox:
                 ):
                     held.add(item.key)  # its device is not back: its later commands wait
                     continue
+                tracked = item.target is not None and bool(item.target.expect)
+                if tracked:  # before publishing: the echo may come before the PUBACK does
+                    with self._flight_lock:
+                        self._flights[item.id] = _Flight(item, time.monotonic())
                 result = self._publish(item)
+                if tracked and (result is False or result == NO_SUBSCRIBERS):
+                    self._land(item)
                 if result == NO_SUBSCRIBERS and item.target is not None:
                     log.info("outbox: nobody subscribed to %s yet; retrying", item.msg.topic)
                     self._retry_at[item.id] = now + RETRY_S
@@ -212,10 +215,10 @@ class Outbox:
                     continue
                 self._mark(item, "sent", now)
                 report.sent.append(item.id)
-                if item.target is not None and (item.target.expect or result == UNCERTAIN):
+                if item.target is not None and result == UNCERTAIN:  # no PUBACK: in doubt
                     with self._flight_lock:
-                        flight = _Flight(item, time.monotonic(), result == UNCERTAIN)
-                        self._flights[item.id] = flight
+                        flight = self._flights.setdefault(item.id, _Flight(item, 0.0))
+                        flight.uncertain = True
             report.pending = self.pending_count()
             self._prune(now)
         return report
@@ -225,11 +228,17 @@ class Outbox:
         not yet confirmed by their device become "in doubt"."""
         self.connected = connected
         if not connected:
-            with self._flight_lock:
-                for flight in self._flights.values():
-                    flight.uncertain = True
+            self.doubt(None)
             return None
         return self.flush()
+
+    def doubt(self, entity_id: str | None) -> None:
+        """The device (None: every device) lost its connection: commands it has not
+        confirmed yet may be lost and are settled when it is back."""
+        with self._flight_lock:
+            for flight in self._flights.values():
+                if entity_id is None or flight.item.key == entity_id:
+                    flight.uncertain = True
 
     def resume(self) -> None:
         """Connected: let the courier flush (for callers on the MQTT network thread, which
@@ -260,72 +269,58 @@ class Outbox:
         with self._flight_lock:
             return len(self._flights)
 
-    # -- the courier -------------------------------------------------------------------
-    def start(self) -> None:
-        """Flush from a thread of its own: on `kick()` and every COURIER_INTERVAL_S."""
-        if self._courier is None:
-            self._stop.clear()
-            self._courier = threading.Thread(target=self._run, name="outbox", daemon=True)
-            self._courier.start()
-
     def kick(self) -> None:
-        self._kick.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._kick.set()
-        if self._courier is not None:
-            self._courier.join(5.0)
-            self._courier = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._kick.wait(COURIER_INTERVAL_S)
-            self._kick.clear()
-            if self._stop.is_set() or not self.connected:
-                continue
-            try:
-                if self._flights or self.pending_count():
-                    self.flush()
-            except Exception:  # the courier must outlive one bad flush
-                log.exception("outbox: flush failed")
+        """Something changed (a device is back, an echo): flush soon, from the courier."""
+        self.wake()
 
     # -- internals -----------------------------------------------------------------------
     def _settle_flights(self) -> set[str]:
         """Settle commands in doubt; the devices whose pending commands must wait for it."""
-        held: set[str] = set()
         with self._flight_lock:
             flights = list(self._flights.values())
         now = time.monotonic()
+        doubtful: dict[str, list[_Flight]] = {}
         for flight in flights:
-            item, target = flight.item, flight.target
-            if not flight.uncertain:
-                if now - flight.published >= self.echo_s:  # no echo: it went through
-                    self._land(item)
+            if flight.uncertain:
+                doubtful.setdefault(flight.item.key, []).append(flight)
+            elif now - flight.published >= self.echo_s:  # no echo: it went through
+                self._land(flight.item)
+        held: set[str] = set()
+        for key, group in doubtful.items():
+            if not self.gate.can_judge(group[-1].target):
+                held.add(key)  # not back, or its state may still be on the way
                 continue
-            if item.key in held:
-                continue
-            verdict = self.gate.settle(target)
-            if verdict is None:
-                held.add(item.key)
-            elif verdict == "done" or item.expires <= self.clock():
-                self._land(item)
-            elif verdict == "resend" and target.resend_safe:
-                log.warning("outbox: %s may not have arrived; sent again", item.id)
-                if self._publish(item) is True:
-                    flight.uncertain, flight.published = False, now
-                else:
-                    held.add(item.key)
-            else:
-                log.warning(
-                    "outbox: %s (%s on %s) may not have arrived; not repeated because a repeat "
-                    "would not be harmless",
-                    item.id,
-                    target.verb,
-                    target.entity,
-                )
-                self._land(item)
+            # The newest command its state shows arrived, and so did every one before it.
+            shown = [i for i, f in enumerate(group) if self.gate.confirmed(f.target)]
+            first_lost = shown[-1] + 1 if shown else 0
+            for flight in group[:first_lost]:
+                self._land(flight.item)
+            for flight in group[first_lost:]:
+                if not self._redo(flight, now):
+                    held.add(key)
+                    break
         return held
+
+    def _redo(self, flight: _Flight, now: float) -> bool:
+        """A command that did not arrive: sent again when that is harmless and still in
+        time, else reported. False when it could not be sent (try again later)."""
+        item, target = flight.item, flight.target
+        if item.expires <= self.clock() or not target.resend_safe:
+            why = "expired" if item.expires <= self.clock() else "a repeat would not be harmless"
+            log.warning(
+                "outbox: %s (%s on %s) may not have arrived; not repeated: %s",
+                item.id,
+                target.verb,
+                target.entity,
+                why,
+            )
+            self._land(item)
+            return True
+        log.warning("outbox: %s may not have arrived; sent again", item.id)
+        if self._publish(item) is not True:
+            return False
+        flight.uncertain, flight.published = False, now
+        return True
 
     def _land(self, item: _Item) -> None:
         with self._flight_lock:

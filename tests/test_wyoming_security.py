@@ -153,6 +153,13 @@ def test_declared_huge_payload_and_data_are_refused_without_buffering(served: Se
     # A header line of 1 MB without a newline: refused at 64 KB.
     answer = asyncio.run(_raw(served.wyoming, b'{"type": "transcript", "x": "' + b"a" * 1_000_000))
     assert b"over" in answer
+    # Nested past Python's recursion limit: refused as a bad event, not a traceback.
+    deep = b"[" * 20000 + b"]" * 20000
+    answer = asyncio.run(_raw(served.wyoming, b'{"type": "transcript", "data": ' + deep + b"}\n"))
+    assert b"not JSON" in answer
+    data = json.dumps({"type": "transcript", "data_length": len(b"[" * 8000)}).encode()
+    answer = asyncio.run(_raw(served.wyoming, data + b"\n" + b"[" * 8000))
+    assert b"not JSON" in answer
     growth = rss_mb() - before
     print(f"\nRSS growth after three oversized events: {growth:.1f} MB")
     assert growth < 50

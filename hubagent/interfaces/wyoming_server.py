@@ -108,7 +108,7 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
         raise EventTooLarge(f"event header over {HEADER_LIMIT} bytes") from None
     try:
         header = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
         raise BadEvent("event header is not JSON") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise BadEvent("event header without a type")
@@ -126,8 +126,8 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
         payload = await reader.readexactly(payload_length) if payload_length else None
     except asyncio.IncompleteReadError:
         raise BadEvent("connection closed inside an event") from None
-    except ValueError as exc:
-        raise BadEvent(f"event data is not JSON: {exc}") from None
+    except (ValueError, RecursionError):
+        raise BadEvent("event data is not JSON") from None
     return Event(type=header["type"], data=data, payload=payload)
 
 

@@ -19,7 +19,7 @@ from demohome import DEMO_HOME, wait_for
 from faultkit import rss_mb
 from wyoming.asr import Transcript
 from wyoming.client import AsyncTcpClient
-from wyoming.event import Event
+from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.handle import Handled, NotHandled
 
 from hubagent.app import Hub
@@ -271,3 +271,50 @@ def test_long_transcripts_do_not_stall_http(served: Served) -> None:
     print(f"\none 4 KB transcript {single:.2f} s; HTTP command during a flood {elapsed:.2f} s")
     assert reply["actions"]
     assert elapsed < max(3.0, single)
+
+
+def test_overall_cap_cannot_lock_out_a_trusted_peer(served: Served) -> None:
+    server = WyomingServer(
+        served.interfaces.conversations,
+        WyomingConfig(
+            port=0, max_connections=2, max_connections_per_peer=1, trusted_peers=("127.0.0.9",)
+        ),
+        "en",
+    )
+
+    async def go() -> tuple[bytes, bytes, Event | None]:
+        port = await server.start()
+        try:
+            held = [
+                await asyncio.open_connection("127.0.0.1", port, local_addr=(ip, 0))
+                for ip in ("127.0.0.2", "127.0.0.3")
+            ]
+            await asyncio.sleep(0.2)
+            same_peer = await _raw_from("127.0.0.2", port)
+            third_peer = await _raw_from("127.0.0.4", port)
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, local_addr=("127.0.0.9", 0)
+            )
+            await async_write_event(Transcript(text="purple monkey").event(), writer)
+            answer = await async_read_event(reader)
+            writer.close()
+            for _, w in held:
+                w.close()
+            return same_peer, third_peer, answer
+        finally:
+            await server.stop()
+
+    same_peer, third_peer, answer = asyncio.run(go())
+    assert same_peer == b"" and third_peer == b""  # closed at once
+    assert answer is not None and NotHandled.is_type(answer.type)
+
+
+async def _raw_from(ip: str, port: int) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ip, 0))
+    try:
+        async with asyncio.timeout(1.0):
+            return await reader.read(100)
+    except (TimeoutError, ConnectionResetError):
+        return b"timeout"
+    finally:
+        writer.close()

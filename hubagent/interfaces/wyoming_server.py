@@ -287,9 +287,12 @@ class WyomingServer:
         peer = writer.get_extra_info("peername")
         ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
         per_peer = Counter(self._tasks.values())
-        if (
-            len(self._tasks) >= self.cfg.max_connections
-            or per_peer[ip] >= self.cfg.max_connections_per_peer
+        trusted = self.is_trusted(ip)
+        # Trusted peers (Home Assistant) are not counted against the overall cap, so
+        # anonymous peers filling it cannot lock them out.
+        anonymous = sum(n for peer, n in per_peer.items() if not self.is_trusted(peer))
+        if (not trusted and anonymous >= self.cfg.max_connections) or (
+            per_peer[ip] >= self.cfg.max_connections_per_peer
         ):
             self.refused_connections += 1
             if self.refused_connections in (1, 10, 100) or self.refused_connections % 1000 == 0:
@@ -307,7 +310,7 @@ class WyomingServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks[task] = ip
-        origin = Origin(f"wyoming:{ip}", authenticated=self.is_trusted(ip))
+        origin = Origin(f"wyoming:{ip}", authenticated=trusted)
         try:
             await HandleEventHandler(reader, writer, self, origin).run()
         finally:

@@ -7,13 +7,18 @@ for text or `Agent.execute` for Actions, so one policy and one audit log cover t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from hubagent import language as lang
+from hubagent.act.delivery import target_for
 from hubagent.act.executor import ExecutionError, build_messages
 from hubagent.act.policy import Decision, Policy
+from hubagent.act.requesters import Origin
 from hubagent.act.responses import (
     Outcome,
     decision_reason,
@@ -25,12 +30,39 @@ from hubagent.act.responses import (
 )
 from hubagent.home.registry import Registry
 from hubagent.store.db import Store
+from hubagent.store.outbox import Target
 from hubagent.types import Action, MqttMessage, Understanding
 from hubagent.understand.cascade import Cascade
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[MqttMessage], object]
+# Publishes (or queues) one device message; False when it waits for its device or the broker.
+Send = Callable[[MqttMessage, Target], bool | None]
+
+
+# "confirm 123456": the one-time code of a sensitive request made over an unauthenticated
+# channel, accepted only from these channels (the HTTP API holds the token; cli is local).
+CONFIRM_CODE = re.compile(r"^\s*confirm\s+(\d{6})\s*[.!]?\s*$", re.IGNORECASE)
+CODE_CHANNELS = frozenset({"http", "api", "cli"})
+
+# The interface that accepted a request says who is behind it (peer, trust) here, so the
+# layers between (conversations, follow-ups) need not carry it; unset: the requester.
+_ORIGIN: ContextVar[Origin | None] = ContextVar("hubagent_origin", default=None)
+
+
+@contextmanager
+def acting_for(origin: Origin) -> Iterator[None]:
+    """Requests handled inside this block come from `origin`."""
+    token = _ORIGIN.set(origin)
+    try:
+        yield
+    finally:
+        _ORIGIN.reset(token)
+
+
+def current_origin(requester: str) -> Origin:
+    """The origin set by `acting_for`, else the requester itself (authenticated)."""
+    return _ORIGIN.get() or Origin(requester)
 
 
 @dataclass
@@ -59,6 +91,9 @@ class Reply:
         }
 
 
+_QUEUED = "\0queued"  # _send: accepted, waiting for the device
+
+
 class Agent:
     """Connects understanding, policy, execution and the audit log."""
 
@@ -71,6 +106,7 @@ class Agent:
         store: Store | None = None,
         language: str | Sequence[str] = "en",
         ha: Any = None,
+        queue_ttl_s: float = 300.0,
     ) -> None:
         """`send` publishes (or queues) one message; None makes a dry run that sends nothing.
         `language`: the language(s) served, the first the default.
@@ -85,6 +121,7 @@ class Agent:
         )
         self.language = self.languages[0]
         self.ha = ha
+        self.queue_ttl_s = queue_ttl_s  # the outbox's TTL, for replies about queued commands
 
     def request_language(self, tag: str | None, text: str) -> str:
         """The served language a request is in: the interface's tag, else the language of
@@ -122,6 +159,8 @@ class Agent:
         text = (text or "").strip()
         if not text:
             return Reply(reply_text(Outcome(), self._language()))
+        if (code := CONFIRM_CODE.match(text)) is not None:
+            return self._confirm_code(code.group(1), text, requester, channel)
         if self.policy.has_pending(requester):
             confirmed = self.policy.confirm_verbose(requester, text)
             if confirmed.actions is not None:
@@ -150,6 +189,23 @@ class Agent:
             refused=refused,
         )
 
+    def _confirm_code(self, code: str, text: str, requester: str, channel: str) -> Reply:
+        """Run a request another (unauthenticated) channel asked for, confirmed here."""
+        if not current_origin(requester).authenticated or channel not in CODE_CHANNELS:
+            return Reply(fixed("Confirm that in the app or over the HTTP API.", self._language()))
+        confirmed = self.policy.confirm_code(code)
+        if confirmed.actions is None:
+            return Reply(confirmed.reason)
+        return self._run(
+            f"{text} ({confirmed.asked_by})",
+            confirmed.actions,
+            requester,
+            channel,
+            None,
+            confirmed=True,
+            origin=confirmed.origin,
+        )
+
     def execute(
         self, actions: list[Action], *, requester: str, channel: str, text: str = ""
     ) -> Reply:
@@ -171,14 +227,16 @@ class Agent:
         confirmed: bool = False,
         outcome: Outcome | None = None,
         refused: list[dict[str, Any]] | None = None,
+        origin: Origin | None = None,
     ) -> Reply:
         outcome = outcome or Outcome()
         refused = refused if refused is not None else []
+        origin = origin or current_origin(requester)
         decisions: list[Decision]
-        if confirmed:
-            decisions = [Decision("allowed", a) for a in actions]
+        if confirmed:  # checked when asked; the executions count against the asker's budget
+            decisions = [self.policy.admit(a, origin) for a in actions]
         else:
-            decisions = self.policy.check_all(actions, requester, channel)
+            decisions = self.policy.check_all(actions, requester, channel, origin)
         done: list[Action] = []
         needs_confirmation = False
         language = self._language()
@@ -196,7 +254,11 @@ class Agent:
                 continue
             if decision.action.action == "get_state":
                 continue
-            error = self._send(decision.action)
+            error = self._send(decision.action, requester, channel)
+            if error == _QUEUED:  # accepted: in the reply's actions, but said to be waiting
+                done.append(decision.action)
+                outcome.queued.append(name)
+                continue
             if error:
                 refused.append({"text": text, "error": "not_allowed", "reason": error})
                 outcome.refused.append(error)
@@ -205,6 +267,7 @@ class Agent:
             outcome.done.append((decision.action, name))
             if decision.clamped and decision.reason:
                 outcome.refused.append(decision_reason(decision, name, language))
+        outcome.queue_ttl_s = self.queue_ttl_s
         reply = Reply(
             reply_text(outcome, language),
             done,
@@ -216,8 +279,9 @@ class Agent:
         self._audit(requester, channel, text, understanding or actions, decisions, confirmed)
         return reply
 
-    def _send(self, action: Action) -> str | None:
-        """Publish the device's own messages for one action; an error text or None."""
+    def _send(self, action: Action, requester: str = "", channel: str = "") -> str | None:
+        """Publish the device's own messages for one action; an error text, _QUEUED when
+        they wait for the device (or broker) to be back, or None."""
         entity = self.registry.get(action.entity)
         if entity is None:
             return f"I can't find {action.entity}."
@@ -229,9 +293,9 @@ class Agent:
             messages = build_messages(entity, action)
         except ExecutionError as exc:
             return str(exc)
-        for message in messages:
-            self.send(message)
-        return None
+        target = target_for(entity, action, requester, channel)
+        sent = [self.send(message, target) for message in messages]
+        return _QUEUED if False in sent else None
 
     def _send_ha(self, name: str, action: Action) -> str | None:
         if self.ha is None:

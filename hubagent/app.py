@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hubagent.act.delivery import Courier, DeliveryGate, Readiness
 from hubagent.act.policy import Policy
 from hubagent.agent import Agent
 from hubagent.automations import AutomationEngine
@@ -22,8 +23,8 @@ from hubagent.mqtt.client import MqttClient
 from hubagent.mqtt.ingest import IngestWorker
 from hubagent.mqtt.ownership import OwnedDiscoveryManager
 from hubagent.mqtt.topics import REQUEST_TOPIC
-from hubagent.store.db import Store
-from hubagent.store.outbox import Outbox
+from hubagent.store.db import AuditEntry, Store
+from hubagent.store.outbox import NO_SUBSCRIBERS, UNCERTAIN, Outbox, Target
 from hubagent.types import Entity, MqttMessage
 from hubagent.understand.cascade import Cascade
 from hubagent.understand.llm import LlmUnderstander
@@ -31,6 +32,8 @@ from hubagent.understand.matcher import LocalMatchers
 from hubagent.understand.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+PUBACK_TIMEOUT_S = 2.0  # a device command's PUBACK says whether anybody was subscribed
 
 
 def open_llm(cfg: Config, use_llm: bool = True) -> Runtime | None:
@@ -108,6 +111,17 @@ class Hub:
             audit_pending_max=cfg.store.audit_pending_max,
         )
         self._restored = self.store.load_states()
+        # A command goes out when its device shows it is back after a reconnect; devices
+        # that cannot show it get `outbox_resume_delay_s` (see act.delivery).
+        self.readiness = Readiness(self.registry, cfg.store.outbox_resume_delay_s)
+        self.outbox = Outbox(
+            self.store,
+            self._publish,
+            cfg.store.outbox_ttl_s,
+            gate=DeliveryGate(self.registry, self.readiness),
+            on_expired=self._expired,
+        )
+        self.courier = Courier(self.outbox)
         self.registry.subscribe(self._on_registry_change)
         static = load_homes(self.registry, cfg.homes, static=False)
 
@@ -123,8 +137,7 @@ class Hub:
         for entity in static:
             self.discovery.watch(entity)
         # Device messages are handled off paho's network thread, so commands keep flowing.
-        self.ingest = IngestWorker(self.discovery.handle_message)
-        self.outbox = Outbox(self.store, self._publish, cfg.store.outbox_ttl_s)
+        self.ingest = IngestWorker(self._on_device_message)
         self._resume: threading.Timer | None = None
         self.mqtt.on_connection_change(self._on_connection_change)
 
@@ -142,6 +155,7 @@ class Hub:
             self.store,
             cfg.served_languages,
             ha=self.ha,
+            queue_ttl_s=cfg.store.outbox_ttl_s,
         )
         self.automations = (
             AutomationEngine(self, expand(cfg.automations)) if cfg.automations else None
@@ -172,13 +186,46 @@ class Hub:
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         self.ingest.submit(topic, payload, retained)
 
-    def _publish(self, message: MqttMessage) -> bool:
-        return self.mqtt.publish(message.topic, message.payload, message.qos, message.retain).ok
+    def _on_device_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        """On the ingest thread: discovery and state, then what the message says about the
+        device being reachable (its queued commands may go, or its unconfirmed ones are in
+        doubt)."""
+        self.discovery.handle_message(topic, payload, retained)
+        for entity_id, back in self.readiness.saw(topic, payload):
+            if back:
+                self.outbox.kick()
+            else:
+                self.outbox.doubt(entity_id)
 
-    def _send(self, message: MqttMessage) -> str:
-        return self.outbox.send(message)
+    def _publish(self, message: MqttMessage) -> bool | str:
+        timeout = PUBACK_TIMEOUT_S if message.qos else None
+        result = self.mqtt.publish(
+            message.topic, message.payload, message.qos, message.retain, timeout=timeout
+        )
+        if result.ok:  # MQTT 5 reason 0x10: accepted, but nobody was subscribed to get it
+            return NO_SUBSCRIBERS if result.reason.endswith("(0x10)") else True
+        return UNCERTAIN if result.reason.startswith("no PUBACK") else False
+
+    def _send(self, message: MqttMessage, target: Target | None = None) -> bool:
+        """Queue one device command; whether it went out at once (else it waits)."""
+        cid = self.outbox.send(message, target=target)
+        return not self.outbox.is_pending(cid)
+
+    def _expired(self, command_id: str, message: MqttMessage, target: Target | None) -> None:
+        """A queued command outlived its TTL: the audit log says so, for whoever asked."""
+        who = target.requester if target and target.requester else "outbox"
+        what = {"command": command_id, "topic": message.topic}
+        if target is not None:
+            what |= {"entity": target.entity, "action": target.verb}
+        reason = "not delivered within its TTL: the device or the broker was not reachable"
+        self.store.audit(
+            AuditEntry(
+                who, target.channel if target else "outbox", "expired", what, "expired", reason
+            )
+        )
 
     def _on_connection_change(self, connected: bool) -> None:
+        self.readiness.connected(connected)
         if self._resume is not None:
             self._resume.cancel()
             self._resume = None
@@ -190,7 +237,7 @@ class Hub:
         log.info("connected to the broker at %s:%s", self.cfg.mqtt.host, self.cfg.mqtt.port)
         delay = self.cfg.store.outbox_resume_delay_s
         if delay <= 0 or self.outbox.pending_count() == 0:
-            self._resume_outbox()
+            self.outbox.resume()  # flushed by the courier: not on this (network) thread
             return
         self._resume = threading.Timer(delay, self._resume_outbox)
         self._resume.daemon = True
@@ -207,16 +254,22 @@ class Hub:
 
     # -- state persistence -------------------------------------------------------------
     def _on_registry_change(self, kind: str, entity: Entity, changed: dict[str, Any]) -> None:
+        if kind == "removed":
+            self.readiness.remove(entity.entity_id)
+            return
+        if kind != "state":
+            self.readiness.update(entity)  # the topics that show the device is back
         if kind == "added" and not entity.state and entity.entity_id in self._restored:
             # Last known state until the device's retained state arrives.
             restored = self._restored[entity.entity_id]
             self.registry.update_state(entity.entity_id, dict(restored.get("state") or {}))
             return
-        if kind == "state":  # the store copies or encodes what it keeps
-            self.store.save_state(
-                entity.entity_id, entity.state, entity.available, entity.last_changed
-            )
-            self.store.add_history(entity.entity_id, entity.state, entity.last_changed)
+        if kind != "state":
+            return
+        # the store copies or encodes what it keeps
+        self.store.save_state(entity.entity_id, entity.state, entity.available, entity.last_changed)
+        self.store.add_history(entity.entity_id, entity.state, entity.last_changed)
+        self.outbox.confirm(entity.entity_id)  # the state echo of commands in flight
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, wait: float = 0.0) -> bool:
@@ -225,6 +278,7 @@ class Hub:
         gc.collect()
         gc.freeze()  # long-lived registry/intents objects: keeps GC pauses off the hot path
         self.ingest.start()
+        self.courier.start()
         self.mqtt.start()
         self.started_at = time.time()
         connected = self.mqtt.wait_connected(wait) if wait else self.mqtt.connected
@@ -248,6 +302,7 @@ class Hub:
             self.automations.stop()
         self.mqtt.stop()
         self.ingest.stop()  # what was received is handled before the store closes
+        self.courier.stop()
         self.store.close()
         if self.runtime is not None:
             self.runtime.close()
@@ -261,6 +316,7 @@ class Hub:
             "ingest_backlog": self.ingest.backlog,
             "ingest_dropped": self.ingest.dropped,
             "templates_over_budget": self.discovery.counters["template_budget"],
+            "outbox_unconfirmed": self.outbox.in_flight(),
             "store_degraded": self.store.degraded,
             "audit_pending": self.store.audit_pending,
             "audit_dropped": self.store.audit_dropped,

@@ -124,6 +124,12 @@ class WyomingConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 10600
+    # Wyoming has no authentication: peers (IPs or CIDRs) listed here may confirm sensitive
+    # actions with a spoken "yes"; everyone else needs a confirmation from the app/HTTP API.
+    trusted_peers: tuple[str, ...] = ()
+    max_connections: int = 16
+    max_connections_per_peer: int = 4
+    idle_timeout_s: float = 60.0  # a connection silent this long (or mid-event) is closed
 
 
 @dataclass(frozen=True)

@@ -260,3 +260,40 @@ def test_audit_entry_records_every_decision(policy: Policy, tmp_path) -> None:
         store.audit(entry)
         stored = store.audit_entries(1)[0]
     assert stored.understood == entry.understood and stored.decision == "partial"
+
+
+def test_rate_limit_is_per_requester_and_asks_do_not_use_the_device_budget(clock: Clock) -> None:
+    from hubagent.act.requesters import Origin
+
+    cfg = PolicyConfig(rate_limit_per_entity=3, rate_window_s=10.0)
+    p = Policy(cfg, make_registry(), clock=clock)
+    flooder = Origin("wyoming:192.0.2.7", authenticated=False)
+    asks = [
+        p.check_all([Action("lock.front_door", "unlock")], f"w{i}", "wyoming", flooder)[0]
+        for i in range(5)
+    ]
+    assert [d.status for d in asks] == ["needs_confirmation"] * 3 + ["refused"] * 2
+    assert "unconfirmed" in asks[-1].reason
+    # Someone else's lock requests are untouched by the flood; their own budget holds.
+    other = Origin("http")
+    locks = [p.check(Action("lock.front_door", "lock"), "bob", "http", other) for _ in range(4)]
+    assert [d.status for d in locks] == ["allowed"] * 3 + ["refused"]
+    assert p.check(Action("lock.front_door", "lock"), "carol", "http").status == "allowed"
+
+
+def test_unauthenticated_sensitive_request_is_confirmed_only_by_its_code(policy: Policy) -> None:
+    from hubagent.act.requesters import Origin
+
+    peer = Origin("wyoming:192.0.2.7", authenticated=False)
+    (d,) = policy.check_all([Action("lock.front_door", "unlock")], "w:1", "wyoming", peer)
+    assert d.status == "needs_confirmation" and "confirm " in d.reason
+    code = d.reason.split("confirm ")[1][:6]
+    assert policy.has_pending("w:1")
+    said_yes = policy.confirm_verbose("w:1", "yes")
+    assert said_yes.actions is None and code in said_yes.reason  # "yes" is not enough
+    assert policy.confirm_code("000000" if code != "000000" else "111111").actions is None
+    confirmed = policy.confirm_code(code)
+    assert confirmed.actions == [Action("lock.front_door", "unlock")]
+    assert confirmed.origin == peer and "w:1" in confirmed.asked_by
+    assert policy.confirm_code(code).actions is None  # one use
+    assert not policy.has_pending("w:1")

@@ -40,6 +40,8 @@ class Phrases:
     clamped: str  # {reason} {name}
     confirm_verbs: dict[str, str]  # sensitive verb -> word for the confirmation question
     confirm_verb_default: str
+    queued: str  # devices not reachable now: {names} {verb} {within}
+    queued_verbs: tuple[str, str]  # the verb for one device, for several
     fixed: dict[str, str] = field(default_factory=dict)  # English sentence -> this language
     list_sep: str = ", "
     list_last: str = " and "
@@ -96,6 +98,11 @@ EN = Phrases(
     clamped="{reason}",
     confirm_verbs={},
     confirm_verb_default="",
+    queued=(
+        "{names} {verb} not reachable right now: the command is queued and sent as soon as it"
+        " is back (dropped if that takes more than {within})."
+    ),
+    queued_verbs=("is", "are"),
 )
 
 ZH = Phrases(
@@ -160,10 +167,13 @@ ZH = Phrases(
     clamped="数值超出了{name}的范围，已调到最接近的允许值。",
     confirm_verbs={"unlock": "解锁", "open": "打开", "set_position": "打开", "disarm": "撤防"},
     confirm_verb_default="执行",
+    queued="{names}暂时无法连接：命令已排队，恢复后发送（{within}内有效）。",
+    queued_verbs=("", ""),
     fixed={
         "There is nothing waiting for confirmation.": "没有等待确认的操作。",
         "That confirmation expired; please ask again.": "确认已过期，请再说一遍。",
         "Okay, cancelled.": "好的，已取消。",
+        "Confirm that in the app or over the HTTP API.": "请在应用里或通过 HTTP API 确认。",
     },
     list_sep="、",
     list_last="和",
@@ -192,6 +202,8 @@ class Outcome:
     refused: list[str] = field(default_factory=list)  # reasons, one short clause each
     confirm: list[str] = field(default_factory=list)  # questions to ask
     answer: str | None = None
+    queued: list[str] = field(default_factory=list)  # devices whose commands wait for them
+    queue_ttl_s: float = 300.0  # how long they wait before they are dropped
 
 
 def display_name(entity: Entity | None, fallback: str, language: str | None) -> str:
@@ -234,6 +246,15 @@ def _phrase(action: Action, name: str, p: Phrases) -> str:
     return template.format(name=name, verb=verb, value=_value(value), unit=unit)
 
 
+def _queued(outcome: Outcome, p: Phrases) -> str:
+    """Commands accepted but not sent: their device (or the broker) is not reachable now."""
+    names = list(dict.fromkeys(outcome.queued))
+    ttl = outcome.queue_ttl_s
+    within = f"{round(ttl / 60)} min" if ttl >= 90 else f"{ttl:g} s"
+    verb = p.queued_verbs[0] if len(names) == 1 else p.queued_verbs[1]
+    return p.queued.format(names=_join(names, p), verb=verb, within=within)
+
+
 def reply_text(outcome: Outcome, language: str = ENGLISH) -> str:
     """Build the reply: answer, then what was done, then what was refused or needs a yes."""
     p = phrases(language)
@@ -243,6 +264,8 @@ def reply_text(outcome: Outcome, language: str = ENGLISH) -> str:
     if outcome.done:
         text = _join([_phrase(a, n, p) for a, n in outcome.done], p)
         parts.append(p.done.format(items=text[0].upper() + text[1:]))
+    if outcome.queued:
+        parts.append(_queued(outcome, p))
     parts.extend(outcome.confirm)
     parts.extend(outcome.refused)
     if not parts:

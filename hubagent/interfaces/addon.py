@@ -89,7 +89,14 @@ def build_addon_config(
         # The add-on network is private to the Supervisor; HA and the published ports reach
         # the hub through the container's interface, so listen on all of them here.
         "http": {"enabled": True, "host": "0.0.0.0", "port": 8124, "token": token},
-        "wyoming": {"enabled": True, "host": "0.0.0.0", "port": 10600},
+        # Wyoming has no authentication. Only peers listed in `wyoming_trusted_peers` (e.g.
+        # Home Assistant's 172.30.32.1) may confirm an unlock by voice; the rest need the app.
+        "wyoming": {
+            "enabled": True,
+            "host": "0.0.0.0",
+            "port": 10600,
+            "trusted_peers": _list(options, "wyoming_trusted_peers"),
+        },
     }
     homes = _list(options, "homes")
     if homes:

@@ -2,32 +2,60 @@
 the hub acts on it and answers `handled` with the reply text, or `not-handled` when it
 understood nothing it could do.
 
-Built on the `wyoming` package's AsyncTcpServer / AsyncEventHandler. A conversation id in
-the transcript's context (`context.conversation_id`) carries follow-ups; the reply's context
-returns it so the client can send it back with the next transcript.
+The `wyoming` package provides the events and their encoding; reading is done here, bounded,
+because the package's reader buffers whatever length a header declares (a 300 MB
+`payload_length` grew the hub by 324 MiB). Wyoming has no authentication, so the server
+also bounds what one peer can take: a connection cap (overall and per peer), an idle
+timeout that also limits how long one event may take to arrive, transcripts of at most
+4 KB, and understanding on a small thread pool of its own so a burst of transcripts cannot
+hold up the HTTP API. A peer outside `wyoming.trusted_peers` is unauthenticated: sensitive
+actions it asks for need a confirmation from the app (see `act.requesters`).
+
+A conversation id in the transcript's context (`context.conversation_id`) carries follow-ups;
+the reply's context returns it so the client can send it back with the next transcript.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from wyoming.asr import Transcript
-from wyoming.event import Event
+from wyoming.error import Error
+from wyoming.event import Event, async_write_event
 from wyoming.handle import Handled, NotHandled
 from wyoming.info import Attribution, Describe, HandleModel, HandleProgram, Info
 from wyoming.ping import Ping, Pong
-from wyoming.server import AsyncEventHandler, AsyncTcpServer
 
-from hubagent.agent import Reply
+from hubagent.act.requesters import Origin
+from hubagent.agent import Reply, acting_for
+from hubagent.config import WyomingConfig
 from hubagent.conversation import Conversations
 from hubagent.language import match as match_language
 
 log = logging.getLogger(__name__)
 
 _ATTRIBUTION = Attribution(name="hubagent", url="https://github.com/hubagent/hubagent")
+MAX_TRANSCRIPT_BYTES = 4096
+MAX_DATA_BYTES = 16 * 1024  # an event's data: the transcript plus its context
+MAX_PAYLOAD_BYTES = 64 * 1024
+HEADER_LIMIT = 64 * 1024  # the JSON header line (which may carry the data inline)
+LINGER_S, LINGER_BYTES = 1.0, 4 * 1024 * 1024  # after a refused event, see _linger
+UNDERSTAND_THREADS = 2  # Wyoming's share of the CPU; the HTTP API has the loop's default pool
+
+
+class EventTooLarge(ValueError):
+    """An event whose header, data or payload is over its limit: refused, not buffered."""
+
+
+class BadEvent(ValueError):
+    """Bytes that are not a Wyoming event."""
 
 
 def hub_info(languages: list[str], version: str | None = None) -> Info:
@@ -59,40 +87,146 @@ def was_handled(reply: Reply) -> bool:
     return bool(reply.actions) or reply.needs_confirmation or answered
 
 
-class HandleEventHandler(AsyncEventHandler):
-    """One client connection."""
+def _length(header: dict[str, Any], key: str, limit: int) -> int:
+    value = header.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadEvent(f"{key} must be a non-negative integer")
+    if value > limit:
+        raise EventTooLarge(f"{key} {value} is over the limit of {limit} bytes")
+    return value
+
+
+async def read_event(reader: asyncio.StreamReader) -> Event | None:
+    """One event, every part checked against its limit before it is read; None at EOF."""
+    try:
+        line = await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial.strip():
+            raise BadEvent("connection closed inside an event header") from None
+        return None
+    except asyncio.LimitOverrunError:
+        raise EventTooLarge(f"event header over {HEADER_LIMIT} bytes") from None
+    try:
+        header = json.loads(line)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
+        raise BadEvent("event header is not JSON") from None
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise BadEvent("event header without a type")
+    data_length = _length(header, "data_length", MAX_DATA_BYTES)
+    payload_length = _length(header, "payload_length", MAX_PAYLOAD_BYTES)
+    data = header.get("data") or {}
+    if not isinstance(data, dict):
+        raise BadEvent("event data must be an object")
+    try:
+        if data_length:
+            extra = json.loads(await reader.readexactly(data_length))
+            if not isinstance(extra, dict):
+                raise BadEvent("event data must be an object")
+            data.update(extra)
+        payload = await reader.readexactly(payload_length) if payload_length else None
+    except asyncio.IncompleteReadError:
+        raise BadEvent("connection closed inside an event") from None
+    except (ValueError, RecursionError):
+        raise BadEvent("event data is not JSON") from None
+    return Event(type=header["type"], data=data, payload=payload)
+
+
+def parse_peers(entries: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """`wyoming.trusted_peers` as networks; a bad entry is logged and left out."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            log.error("wyoming.trusted_peers: %r is not an IP address or CIDR; ignored", entry)
+    return networks
+
+
+class HandleEventHandler:
+    """One client connection: read bounded events, answer each."""
 
     def __init__(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        conversations: Conversations,
-        info: Info,
-        language: str,
+        server: WyomingServer,
+        origin: Origin,
     ) -> None:
-        super().__init__(reader, writer)
-        self.conversations = conversations
-        self.info = info
-        self.language = language
+        self.reader = reader
+        self.writer = writer
+        self.server = server
+        self.origin = origin
+        self.language = server.language
 
-    async def handle_event(self, event: Event) -> bool:
+    async def run(self) -> None:
+        """Answer events until EOF, an idle timeout or an event over its limits."""
+        timeout = self.server.cfg.idle_timeout_s
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(timeout):
+                        event = await read_event(self.reader)
+                except TimeoutError:
+                    log.info("wyoming: %s idle for %g s; closed", self.origin.who, timeout)
+                    return
+                except (EventTooLarge, BadEvent) as exc:
+                    log.warning("wyoming: %s sent a refused event: %s", self.origin.who, exc)
+                    code = "too-large" if isinstance(exc, EventTooLarge) else "bad-event"
+                    await self.write_event(Error(text=str(exc), code=code).event())
+                    await self._linger()
+                    return
+                if event is None:
+                    return
+                await self.handle_event(event)
+        except (ConnectionError, OSError) as exc:
+            log.debug("wyoming: %s: %s", self.origin.who, exc)
+        finally:
+            self.writer.close()
+
+    async def _linger(self) -> None:
+        """Send FIN after the error, then read and drop what the peer is still sending for a
+        moment (bounded): closing with unread bytes sends a RST that can destroy the error
+        event before the peer reads it."""
+        if self.writer.can_write_eof():
+            self.writer.write_eof()
+        dropped = 0
+        try:
+            async with asyncio.timeout(LINGER_S):
+                while dropped < LINGER_BYTES and (chunk := await self.reader.read(65536)):
+                    dropped += len(chunk)
+        except (TimeoutError, asyncio.LimitOverrunError, ValueError):
+            pass
+
+    async def write_event(self, event: Event) -> None:
+        # A peer that stops reading would otherwise hold the connection (and its slot).
+        async with asyncio.timeout(self.server.cfg.idle_timeout_s):
+            await async_write_event(event, self.writer)
+
+    async def handle_event(self, event: Event) -> None:
         try:
             if Describe.is_type(event.type):
-                await self.write_event(self.info.event())
+                await self.write_event(self.server.info.event())
             elif Ping.is_type(event.type):
                 await self.write_event(Pong(text=Ping.from_event(event).text).event())
             elif Transcript.is_type(event.type):
                 await self._transcript(Transcript.from_event(event))
             else:
                 log.debug("wyoming: ignoring event %s", event.type)
-        except (KeyError, TypeError, ValueError) as exc:  # a malformed event: say so, go on
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # malformed: say so
             log.warning("wyoming: bad %s event: %s", event.type, exc)
             await self.write_event(NotHandled(text="Sorry, I could not read that.").event())
-        return True
 
     async def _transcript(self, transcript: Transcript) -> None:
         context: dict[str, Any] = dict(transcript.context or {})
-        served = self.conversations.agent.languages
+        if not isinstance(transcript.text, str):
+            raise TypeError("transcript text must be a string")
+        if len(transcript.text.encode("utf-8")) > MAX_TRANSCRIPT_BYTES:
+            text = "That is too long for me; please say it in fewer words."
+            await self.write_event(NotHandled(text=text, context=context).event())
+            return
+        served = self.server.conversations.agent.languages
         if transcript.language and match_language(transcript.language, served) is None:
             await self.write_event(
                 NotHandled(text=f"I only speak {', '.join(served)}.", context=context).event()
@@ -101,43 +235,113 @@ class HandleEventHandler(AsyncEventHandler):
         raw_id = context.get("conversation_id")
         conversation_id = str(raw_id) if raw_id else None
         area = context.get("area") if isinstance(context.get("area"), str) else None
-        area_obj = self.conversations.agent.registry.find_area(area) if area else None
-        reply, conversation_id = await asyncio.to_thread(
-            self.conversations.handle,
+        loop = asyncio.get_running_loop()
+        reply, conversation_id = await loop.run_in_executor(
+            self.server.pool,
+            self._handle,
             transcript.text,
             conversation_id,
-            channel="wyoming",
-            area=area_obj.id if area_obj else None,
-            language=transcript.language or None,
+            area,
+            transcript.language or None,
         )
         context["conversation_id"] = conversation_id
         result = Handled if was_handled(reply) else NotHandled
         await self.write_event(result(text=reply.text, context=context).event())
+
+    def _handle(
+        self, text: str, conversation_id: str | None, area: str | None, language: str | None
+    ) -> tuple[Reply, str]:
+        conversations = self.server.conversations
+        area_obj = conversations.agent.registry.find_area(area) if area else None
+        with acting_for(self.origin):
+            return conversations.handle(
+                text,
+                conversation_id,
+                channel="wyoming",
+                area=area_obj.id if area_obj else None,
+                language=language,
+            )
 
 
 class WyomingServer:
     """The TCP server; `start()` inside a running loop, `stop()` in the same loop."""
 
     def __init__(
-        self, conversations: Conversations, host: str, port: int, language: str | Sequence[str]
+        self, conversations: Conversations, cfg: WyomingConfig, language: str | Sequence[str]
     ) -> None:
         self.conversations = conversations
+        self.cfg = cfg
         languages = [language] if isinstance(language, str) else list(language)
         self.language = languages[0]
         self.info = hub_info(languages)
-        self.server = AsyncTcpServer(host, port)
-        self.host = host
+        self.host = cfg.host
+        self.trusted = parse_peers(cfg.trusted_peers)
+        self.pool = ThreadPoolExecutor(UNDERSTAND_THREADS, thread_name_prefix="wyoming")
+        self._server: asyncio.Server | None = None
+        self._tasks: dict[asyncio.Task[None], str] = {}
+        self.refused_connections = 0
 
     async def start(self) -> int:
         """Listen; returns the bound port (port 0 picks a free one)."""
-        await self.server.start(self._handler)
-        sockets = self.server._server.sockets if self.server._server else []  # noqa: SLF001
-        return int(sockets[0].getsockname()[1]) if sockets else self.server.port
+        self._server = await asyncio.start_server(
+            self._connection, self.cfg.host, self.cfg.port, limit=HEADER_LIMIT
+        )
+        return int(self._server.sockets[0].getsockname()[1])
 
-    def _handler(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> HandleEventHandler:
-        return HandleEventHandler(reader, writer, self.conversations, self.info, self.language)
+    def is_trusted(self, ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip.split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.trusted)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        per_peer = Counter(self._tasks.values())
+        trusted = self.is_trusted(ip)
+        # Trusted peers (Home Assistant) are not counted against the overall cap, so
+        # anonymous peers filling it cannot lock them out.
+        anonymous = sum(n for peer, n in per_peer.items() if not self.is_trusted(peer))
+        if (not trusted and anonymous >= self.cfg.max_connections) or (
+            per_peer[ip] >= self.cfg.max_connections_per_peer
+        ):
+            self.refused_connections += 1
+            if self.refused_connections in (1, 10, 100) or self.refused_connections % 1000 == 0:
+                log.warning(
+                    "wyoming: connection from %s refused: %d open (cap %d, %d per peer); "
+                    "%d refused so far",
+                    ip,
+                    len(self._tasks),
+                    self.cfg.max_connections,
+                    self.cfg.max_connections_per_peer,
+                    self.refused_connections,
+                )
+            writer.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks[task] = ip
+        origin = Origin(f"wyoming:{ip}", authenticated=trusted)
+        try:
+            await HandleEventHandler(reader, writer, self, origin).run()
+        finally:
+            self._tasks.pop(task, None)
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._tasks)
 
     async def stop(self) -> None:
-        await self.server.stop()
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        self.pool.shutdown(wait=False, cancel_futures=True)

@@ -90,12 +90,16 @@ class Hub:
 
         self.mqtt = MqttClient(cfg.mqtt, client_id=cfg.mqtt.client_id)
         self.mqtt.refuse_publish(REQUEST_TOPIC)  # never ask itself (see MqttRequests)
+        from hubagent.security.profiles import account_trees
+
+        device_accounts = _device_accounts(cfg)
         self.discovery = OwnedDiscoveryManager(
             self.registry,
             cfg.mqtt.discovery_prefix,
             subscribe=self._subscribe,
             device_root=cfg.acl.device_root,
-            device_accounts=_device_accounts(cfg),
+            device_accounts=device_accounts,
+            trees=account_trees(cfg, device_accounts),  # acl.accounts (firmware profiles)
         )
         for entity in static:
             self.discovery.watch(entity)

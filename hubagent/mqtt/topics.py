@@ -148,10 +148,10 @@ class TopicOwnership:
         if node in self.device_accounts:
             return None  # a home-file device account: the device_root rule below
         candidates = [t for t in self.trees if t.open_nodes]
-        if len(candidates) > 1:
+        if len(candidates) > 1:  # the broker cannot tell them apart; their id formats can
             candidates = [
                 t for t in candidates if t.node_pattern and re.fullmatch(t.node_pattern, node)
-            ]
+            ] or candidates
         if len(candidates) == 1:
             return candidates[0]
         return _AMBIGUOUS if candidates else None

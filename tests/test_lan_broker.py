@@ -3,10 +3,15 @@ for devices without TLS, on a real mosquitto."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import socket
+import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -163,3 +168,53 @@ def test_plain_listener_refused_config(tmp_path: Path) -> None:
     cfg = Config(acl=acl, broker=BrokerConfig(PlainListenerConfig(70000, "0.0.0.0", (PLUG,))))
     with pytest.raises(ConfigError, match="not a TCP port"):
         write_account_files(cfg, tmp_path / "acl", [])
+
+
+def test_deploy_conf_plain_block_admits_only_listed_devices(tmp_path: Path) -> None:
+    """deploy/mosquitto.conf with its commented plain-listener block switched on, fed by
+    `hubagent acl`: the listed device logs in without TLS, the hub does not."""
+    binary = require_mosquitto()
+    root = Path(__file__).resolve().parents[1]
+    work = Path(tempfile.mkdtemp(prefix="hubagent-plain-"))
+    os.chmod(work, 0o755)
+    proc = None
+    try:
+        acl = AclConfig(accounts=(DeviceAccountConfig(PLUG, "tasmota", "tasmota_01DEF1"),))
+        plain_port, tls_port = free_port(), free_port()
+        cfg = Config(
+            acl=acl, broker=BrokerConfig(PlainListenerConfig(plain_port, "0.0.0.0", (PLUG,)))
+        )
+        init_certs(work / "certs")
+        write_account_files(cfg, work / "acl", [])
+        accounts = load_accounts(work / "acl" / "accounts.yaml")
+        conf = (root / "deploy" / "mosquitto.conf").read_text()
+        block = conf[conf.index("#listener 1883") :]
+        conf = conf.replace(block, "\n".join(line.lstrip("#") for line in block.splitlines()))
+        conf = conf.replace("/mosquitto/config/", f"{work}/").replace(
+            "/mosquitto/data/", f"{work}/"
+        )
+        conf = conf.replace("listener 8883", f"listener {tls_port} 127.0.0.1")
+        conf = conf.replace("listener 1883", f"listener {plain_port} 127.0.0.1")
+        conf = conf.replace("log_dest stdout", "log_dest stderr")
+        if os.geteuid() == 0:
+            conf += "\nuser root\n"
+        (work / "mosquitto.conf").write_text(conf)
+        proc = subprocess.Popen(
+            [binary, "-c", str(work / "mosquitto.conf")], stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", plain_port)):
+                break
+            time.sleep(0.05)
+        plain = MqttConfig(port=plain_port, tls=False, reconnect_max_s=1.0)
+        tls = replace(plain, port=tls_port, tls=True, ca_file=str(work / "certs" / "ca.crt"))
+        plug_pw = accounts.password(PLUG)
+        assert _connects(replace(plain, username=PLUG, password=plug_pw, client_id=PLUG))
+        assert not _connects(replace(plain, password=accounts.hub_password))
+        assert _connects(replace(tls, password=accounts.hub_password))
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)

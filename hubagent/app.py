@@ -101,6 +101,11 @@ class Hub:
             device_accounts=device_accounts,
             trees=account_trees(cfg, device_accounts),  # acl.accounts (firmware profiles)
         )
+        plain = cfg.broker.plain_listener
+        if plain.port:  # opt-in; say so at every start, as loudly as `hubagent acl` does
+            from hubagent.security.acl import PLAIN_WARNING
+
+            log.warning(PLAIN_WARNING, plain.port, ", ".join(plain.accounts) or "none")
         for entity in static:
             self.discovery.watch(entity)
         self.outbox = Outbox(self.store, self._publish, cfg.store.outbox_ttl_s)

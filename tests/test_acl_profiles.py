@@ -65,6 +65,7 @@ def test_listed_node_ids_close_the_bridges_wildcard(tmp_path: Path) -> None:
         ("[{name: a, profile: esphome, base_topic: hubagent}]", "not under"),
         ("[{name: a, profile: esphome, base_topic: homeassistant/x}]", "not under"),
         ("[{name: a, profile: esphome}, {name: a, profile: valetudo}]", "used twice"),
+        ("[{name: hubagent, profile: esphome}]", "the hub's"),
         (
             "[{name: a, profile: esphome, base_topic: zigbee2mqtt}, {name: z, profile: zigbee2mqtt}]",
             "share topics",
@@ -128,6 +129,27 @@ def test_two_open_bridges_are_told_apart_by_node_pattern(tmp_path: Path, caplog)
         "0x00158d0001234567", {"command_topic": "zwave/nodeID_5/37/0/targetValue/set"}
     )
     assert "several accounts" in own.foreign_problem("kitchen_light", {"command_topic": "x/set"})
+
+
+def test_a_home_device_of_the_same_name_is_the_firmware_account(tmp_path: Path) -> None:
+    """Tasmota 12+ no longer announces itself: its entity goes into a home file with explicit
+    topics, and its account keeps the Tasmota profile."""
+    home = tmp_path / "home.yaml"
+    home.write_text(
+        "name: H\ndevices:\n  - id: switch.plug\n    name: Plug\n    mqtt:\n"
+        "      command_topic: cmnd/tasmota_01DEF1/POWER\n      state_topic: stat/tasmota_01DEF1/POWER\n"
+        "  - id: light.lamp\n    name: Lamp\n",
+        encoding="utf-8",
+    )
+    cfg = _cfg(tmp_path)
+    write_acl_files(cfg, tmp_path / "out", homes=[str(home)])
+    acl = (tmp_path / "out" / "acl").read_text()
+    assert (
+        "Device accounts: lamp\n" in acl and "user plug\ntopic write stat/tasmota_01DEF1/#" in acl
+    )
+    assert len(account_trees(cfg, ["plug", "lamp"])) == 4
+    with pytest.raises(ConfigError, match="hub's or a requester's"):
+        account_rules(_cfg(tmp_path, "acl:\n  accounts: [{name: requester, profile: esphome}]\n"))
 
 
 def test_accounts_file_keeps_passwords_across_runs(tmp_path: Path) -> None:

@@ -263,6 +263,7 @@ def write_account_files(cfg: Config, out: Path, device_accounts: list[str]) -> l
     workers = _passwords("hub worker", cfg.acl.hub_workers, taken, old.workers if old else {})
     requesters = _passwords("requester", cfg.acl.requesters, taken, old.requesters if old else {})
     firmware = [r.account.name for r in rules]
+    device_accounts = [a for a in device_accounts if a not in firmware]  # the profile wins
     devices = _passwords("device", [*device_accounts, *firmware], taken, old.devices if old else {})
     plain = plain_listener_accounts(cfg, list(devices))
     everyone = [(hub, hub_password), *workers.items(), *requesters.items(), *devices.items()]

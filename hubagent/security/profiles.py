@@ -184,10 +184,16 @@ def account_rules(
     accounts = list(cfg.acl.accounts)
     names: set[str] = set()
     claimed: set[str] = set(other_accounts)
+    roles = {cfg.acl.hub_account, *cfg.acl.hub_workers, *cfg.acl.requesters}
+    for index, acct in enumerate(accounts):
+        if acct.name in roles:
+            raise ConfigError(f"{_where(index)}.name {acct.name!r} is the hub's or a requester's")
     owner: dict[str, str] = {}
     for index, acct in enumerate(accounts):
         _check(index, acct, cfg)
-        if acct.name in names or acct.name in other_accounts:
+        # A home-file device of the same name is this account (its entity declared with
+        # explicit topics, e.g. a Tasmota 12+ plug, which no longer announces itself).
+        if acct.name in names:
             raise ConfigError(f"{_where(index)}.name {acct.name!r} is used twice")
         names.add(acct.name)
         # Tasmota's node_ids are object-id prefixes of node-less configs, not nodes.

@@ -218,3 +218,21 @@ def test_deploy_conf_plain_block_admits_only_listed_devices(tmp_path: Path) -> N
             proc.kill()
             proc.wait(10)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_certs_cli_says_what_it_did_and_how_to_reissue(tmp_path: Path, capsys) -> None:
+    from hubagent.cli import main
+
+    folder = str(tmp_path / "certs")
+    assert main(["certs", "init", folder, "--hostname", "hub.local", "--ip", "192.168.1.10"]) == 0
+    assert "created the server certificate" in capsys.readouterr().out
+    assert main(["certs", "init", folder, "--ip", "192.168.1.10"]) == 0
+    out = capsys.readouterr().out
+    assert "kept the existing CA and server certificate" in out and "--ip ADDRESS" in out
+    assert main(["certs", "init", folder, "--ip", "10.0.0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "reissued" in out and "hub.local" in out and "restart the broker" in out
+    assert main(["certs", "init", folder, "--ip", "hub.local"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "hubagent: --ip 'hub.local' is not an IP address (names go to --hostname)"
+    )

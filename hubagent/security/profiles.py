@@ -30,7 +30,8 @@ PROFILES = ("generic", "zigbee2mqtt", "tasmota", "esphome", "valetudo", "zwave-j
 OPEN_NODE_PROFILES = ("zigbee2mqtt", "zwave-js-ui")
 # How two bridges that may both announce unclaimed nodes are told apart by the hub.
 NODE_PATTERNS = {
-    "zigbee2mqtt": r"0x[0-9A-Za-z]+|1221051039810110150109113116116_\w+",  # devices, groups
+    # devices (IEEE addresses), groups ("zigbee2mqtt" in decimal ASCII + id), the bridge
+    "zigbee2mqtt": r"0x[0-9A-Za-z]+|1221051039810110150109113116116_\w+|bridge(_\w+)?",
     "zwave-js-ui": r"nodeID_\d+",
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

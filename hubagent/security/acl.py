@@ -285,8 +285,11 @@ def write_account_files(cfg: Config, out: Path, device_accounts: list[str]) -> l
         _write_private(paths[3], plain_passwd)
         _write_private(paths[4], build_acl(cfg, generic, [], rules, only=set(plain)))
     else:
-        for stale in ("passwd-plain", "acl-plain"):  # an old plain listener's accounts
-            (out / stale).unlink(missing_ok=True)
+        # Switched off again: nobody may log in there any more, but a broker config that
+        # still names the files keeps starting (an empty password file admits no one).
+        for stale, text in (("passwd-plain", ""), ("acl-plain", "# plain listener off\n")):
+            if (out / stale).exists():
+                _write_private(out / stale, text)
     log.info(
         "wrote accounts for the hub, %d hub workers, %d requesters, %d devices and %d "
         "firmware accounts to %s",

@@ -127,13 +127,22 @@ class Hub:
 
         self.mqtt = MqttClient(cfg.mqtt, client_id=cfg.mqtt.client_id)
         self.mqtt.refuse_publish(REQUEST_TOPIC)  # never ask itself (see MqttRequests)
+        from hubagent.security.profiles import account_trees
+
+        device_accounts = _device_accounts(cfg)
         self.discovery = OwnedDiscoveryManager(
             self.registry,
             cfg.mqtt.discovery_prefix,
             subscribe=self._subscribe,
             device_root=cfg.acl.device_root,
-            device_accounts=_device_accounts(cfg),
+            device_accounts=device_accounts,
+            trees=account_trees(cfg, device_accounts),  # acl.accounts (firmware profiles)
         )
+        plain = cfg.broker.plain_listener
+        if plain.port:  # opt-in; say so at every start, as loudly as `hubagent acl` does
+            from hubagent.security.acl import PLAIN_WARNING
+
+            log.warning(PLAIN_WARNING, plain.port, ", ".join(plain.accounts) or "none")
         for entity in static:
             self.discovery.watch(entity)
         # Device messages are handled off paho's network thread, so commands keep flowing.

@@ -26,8 +26,18 @@ def _config(args: argparse.Namespace) -> Config:
 def cmd_certs(args: argparse.Namespace) -> int:
     from hubagent.security.certs import init_certs
 
-    paths = init_certs(Path(args.dir), hostnames=args.hostname, clients=args.client)
-    print(f"certificates written to {paths.directory}")
+    paths = init_certs(Path(args.dir), hostnames=args.hostname, clients=args.client, ips=args.ip)
+    names = ", ".join(paths.server_names)
+    if paths.server_status == "kept":
+        print(f"kept the existing CA and server certificate in {paths.directory} ({names})")
+        print(
+            "  to add names or addresses: run again with --hostname NAME / --ip ADDRESS "
+            "(reissued by the same CA, devices keep trusting it); to start over: delete the folder"
+        )
+    else:
+        print(f"{paths.server_status} the server certificate in {paths.directory} for {names}")
+        if paths.server_status == "reissued":
+            print("  restart the broker to use it (docker compose restart mosquitto)")
     return 0
 
 
@@ -112,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("certs", cmd_certs, "create a CA, broker and client certificates")
     p.add_argument("action", choices=["init"])
     p.add_argument("dir")
-    p.add_argument("--hostname", action="append", default=[], help="extra broker SAN")
+    p.add_argument(
+        "--hostname", action="append", default=[], help="broker name on the LAN (repeatable)"
+    )
+    p.add_argument(
+        "--ip", action="append", default=[], help="broker IP address on the LAN (repeatable)"
+    )
     p.add_argument("--client", action="append", default=[], help="client certificate CN")
 
     p = verb("acl", cmd_acl, "write mosquitto password and ACL files")

@@ -42,6 +42,31 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class DeviceAccountConfig:
+    """One MQTT account for real firmware (`acl.accounts`); docs/DEVICES.md has each profile."""
+
+    name: str = ""
+    profile: str = "generic"  # generic | zigbee2mqtt | tasmota | esphome | valetudo | zwave-js-ui
+    base_topic: str | None = None  # the firmware's topic root; None: the profile's default
+    node_ids: tuple[str, ...] = ()  # discovery node ids (Tasmota: the MAC's last 6 hex digits)
+
+
+@dataclass(frozen=True)
+class PlainListenerConfig:
+    """An opt-in listener without TLS for devices that cannot do it (passwords cross the LAN
+    in clear): only `accounts` may log in there. `port: 0` (the default) means off."""
+
+    port: int = 0
+    host: str = "0.0.0.0"
+    accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    plain_listener: PlainListenerConfig = field(default_factory=PlainListenerConfig)
+
+
+@dataclass(frozen=True)
 class AclConfig:
     """What `hubagent acl` writes. Device accounts own `<device_root>/<account>/...`."""
 
@@ -57,6 +82,8 @@ class AclConfig:
     # Further hub processes sharing the request topic (`$share/hubagent/...`): the broker
     # binds client ids to usernames, so each worker logs in with its own account.
     hub_workers: tuple[str, ...] = ()
+    # Device accounts for real firmware, each with its own topic tree (profiles).
+    accounts: tuple[DeviceAccountConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,6 +179,7 @@ class Config:
     automations: str | None = None
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     acl: AclConfig = field(default_factory=AclConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     store: StoreConfig = field(default_factory=StoreConfig)

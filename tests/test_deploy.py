@@ -76,9 +76,13 @@ def test_compose_structure() -> None:
     assert hub["build"]["context"] == "." and (ROOT / hub["build"]["dockerfile"]).exists()
     for service in services.values():
         for port in service.get("ports", []):
-            assert str(port).startswith("127.0.0.1:"), f"{port} is published beyond localhost"
+            # Only the broker's TLS port reaches the LAN (TLS + passwords + ACL guard it).
+            lan = service is broker and str(port) == "8883:8883"
+            assert lan or str(port).startswith("127.0.0.1:"), (
+                f"{port} is published beyond localhost"
+            )
         assert service["healthcheck"]["test"]
-    assert "127.0.0.1:8883:8883" in broker["ports"]
+    assert broker["ports"] == ["8883:8883"]  # the plain listener stays commented out
     assert {"127.0.0.1:8124:8124", "127.0.0.1:10600:10600"} <= set(hub["ports"])
     # Mounted host files exist or are created by the documented setup commands.
     mounts = {v.split(":")[1]: v.split(":")[0] for v in broker["volumes"]}

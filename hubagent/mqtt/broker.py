@@ -1,7 +1,9 @@
 """Run a local mosquitto broker from a generated config (demo and tests).
 
 Two TLS listeners share one ACL file: one authenticates with the password file, the other
-with client certificates (the certificate's CN becomes the username).
+with client certificates (the certificate's CN becomes the username). An opt-in third
+listener without TLS (`broker.plain_listener`) has its own password and ACL files, so only
+the devices listed for it can log in there; never the hub.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -83,6 +86,17 @@ def _reachable_by(path: Path, uid: int) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class PlainListener:
+    """A password-only listener without TLS for devices that cannot do TLS: only the
+    accounts in its own password file (`hubagent acl` writes `passwd-plain`) log in."""
+
+    port: int
+    host: str
+    passwd_file: Path
+    acl_file: Path
+
+
 class MosquittoBroker:
     """A mosquitto process with a password listener and a certificate listener, both TLS."""
 
@@ -96,10 +110,13 @@ class MosquittoBroker:
         password_port: int = 0,
         cert_port: int = 0,
         bind_client_ids: bool = True,
+        plain: PlainListener | None = None,
     ) -> None:
         """`bind_client_ids`: the broker uses each login's username as its client id, so
-        no account can connect under another's client id and take over its session."""
+        no account can connect under another's client id and take over its session.
+        `plain`: the opt-in listener without TLS, with its own password and ACL files."""
         self.workdir = Path(workdir)
+        self.plain = plain
         self.bind_client_ids = bind_client_ids
         self.certs = certs
         self.passwd_file = Path(passwd_file)
@@ -141,6 +158,9 @@ class MosquittoBroker:
             "passwd": self.passwd_file,
             "acl": self.acl_file,
         }
+        if self.plain is not None:
+            sources["plain-passwd"] = self.plain.passwd_file
+            sources["plain-acl"] = self.plain.acl_file
         staged: dict[str, Path] = {}
         for name, src in sources.items():
             dst = self.workdir / f"broker-{name}"
@@ -215,6 +235,16 @@ class MosquittoBroker:
             *tls,
             "",
         ]
+        if self.plain is not None:
+            lines += [
+                "# WITHOUT TLS: passwords and messages in clear; only the listed accounts.",
+                f"listener {self.plain.port} {self.plain.host}",
+                "allow_anonymous false",
+                f"password_file {staged['plain-passwd']}",
+                f"acl_file {staged['plain-acl']}",
+                *(["use_username_as_clientid true"] if self.bind_client_ids else []),
+                "",
+            ]
         self.conf_file.write_text("\n".join(lines), encoding="utf-8")
 
     def start(self, timeout: float = 10.0) -> None:
@@ -253,6 +283,14 @@ class MosquittoBroker:
                     self._password_port,
                     self._cert_port,
                 )
+                if self.plain is not None:
+                    log.warning(
+                        "PLAIN LISTENER WITHOUT TLS on %s:%d: passwords and messages cross "
+                        "the network in clear (only the accounts of %s may log in there)",
+                        self.plain.host,
+                        self.plain.port,
+                        self.plain.passwd_file.name,
+                    )
                 return
             time.sleep(0.02)
         self.kill()
@@ -267,7 +305,15 @@ class MosquittoBroker:
             return False
 
     def _ports_open(self) -> bool:
-        return _port_open(self.host, self._password_port) and _port_open(self.host, self._cert_port)
+        plain = self.plain is None or _port_open(
+            "127.0.0.1" if self.plain.host in ("0.0.0.0", "::") else self.plain.host,
+            self.plain.port,
+        )
+        return (
+            _port_open(self.host, self._password_port)
+            and _port_open(self.host, self._cert_port)
+            and plain
+        )
 
     def reload(self) -> None:
         """Re-read the password and ACL files (SIGHUP) without dropping connections."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hubagent.config import Config, MqttConfig
-from hubagent.mqtt.broker import MosquittoBroker
+from hubagent.mqtt.broker import MosquittoBroker, PlainListener
 from hubagent.security.acl import Accounts, load_accounts, write_account_files
 from hubagent.security.certs import CertPaths, init_certs
 
@@ -29,12 +29,17 @@ class LocalBroker:
     workdir: Path
 
     def mqtt_config(
-        self, account: str | None = None, *, cert_auth: bool = False, **overrides: object
+        self,
+        account: str | None = None,
+        *,
+        cert_auth: bool = False,
+        plain: bool = False,
+        **overrides: object,
     ) -> MqttConfig:
         """MqttConfig for `account` (None: the hub) with TLS and a unique client id.
 
         `cert_auth=True` targets the certificate listener with the account's client
-        certificate instead of a password.
+        certificate instead of a password; `plain=True` the listener without TLS.
         """
         username = account or self.accounts.hub_username
         base = MqttConfig(
@@ -58,6 +63,8 @@ class LocalBroker:
                 cert_file=str(cert_file),
                 key_file=str(key_file),
             )
+        if plain and self.broker.plain is not None:
+            base = replace(base, port=self.broker.plain.port, tls=False, ca_file=None)
         return replace(base, **overrides)
 
     def close(self) -> None:
@@ -78,10 +85,16 @@ def start_local_broker(
     roles = config.acl
     clients = [roles.hub_account, *roles.hub_workers, *roles.requesters, *accounts]
     certs = init_certs(directory / "certs", clients=clients)
-    passwd, acl, accounts_file = write_account_files(config, directory / "acl", accounts)
+    passwd, acl, accounts_file, *plain_files = write_account_files(
+        config, directory / "acl", accounts
+    )
+    plain = None
+    if plain_files:  # broker.plain_listener: opt-in, warned about by `write_account_files`
+        listener = config.broker.plain_listener
+        plain = PlainListener(listener.port, listener.host, *plain_files)
     # The broker drops to the `mosquitto` user, which cannot enter private folders such as
     # pytest's tmp dirs or ~/: it gets its own folder under the world-traversable temp dir.
     workdir = Path(tempfile.mkdtemp(prefix="hubagent-broker-"))
-    broker = MosquittoBroker(workdir, certs, passwd, acl)
+    broker = MosquittoBroker(workdir, certs, passwd, acl, plain=plain)
     broker.start()
     return LocalBroker(certs, load_accounts(accounts_file), broker, config, workdir)

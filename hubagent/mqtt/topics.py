@@ -13,11 +13,17 @@ abbreviations and `~` are expanded:
 - with the generated ACLs (`acl.device_root`): a config announced under node `N` (which
   only account `N`, or an account the admin granted discovery rights, can publish) may
   name topics under `<device_root>/N/` only, never another account's tree; a known device
-  account (a device of the home files) may name nothing outside its tree either.
+  account (a device of the home files) may name nothing outside its tree either;
+- with firmware accounts (`acl.accounts`, profiles in `hubagent.security.profiles`): a
+  config is attributed to the account the ACL lets announce it (its node ids; a bridge
+  that may announce any unclaimed node; a legacy Tasmota object id `<MAC6>_...`) and may
+  name that account's trees only; a topic in any account's tree may be named only by a
+  config attributed to that account.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -90,14 +96,93 @@ def reserved_topics_problem(
 
 
 @dataclass(frozen=True)
+class AccountTree:
+    """What one firmware account owns (built by `hubagent.security.profiles`): its topic
+    trees and the discovery node ids the broker lets it announce under."""
+
+    name: str
+    prefixes: tuple[str, ...]  # topic trees without wildcards, e.g. ("zigbee2mqtt",)
+    node_ids: frozenset[str] = frozenset()
+    # The ACL lets it announce under any node no other account claims (a zigbee2mqtt
+    # bridge: IEEE addresses are not known in advance); `node_pattern` tells two apart.
+    open_nodes: bool = False
+    node_pattern: str | None = None
+    # Legacy Tasmota discovery has no node: `<prefix>/<comp>/<MAC6>_<object>/config`.
+    object_prefixes: tuple[str, ...] = ()
+
+    def owns(self, topic: str) -> bool:
+        return any(_under(topic, p) for p in self.prefixes)
+
+
+_AMBIGUOUS = AccountTree("?", ())
+
+
+@dataclass(frozen=True)
 class TopicOwnership:
     """The account-tree rule for one topic layout (see the module docstring)."""
 
     device_root: str
     device_accounts: frozenset[str] = frozenset()
+    trees: tuple[AccountTree, ...] = ()
 
-    def foreign_problem(self, node: str | None, config: dict[str, Any]) -> str | None:
-        """Why a config announced under discovery node `node` may not use its topics."""
+    def _tree_of_topic(self, topic: str) -> AccountTree | None:
+        best: tuple[int, AccountTree] | None = None
+        for tree in self.trees:
+            for prefix in tree.prefixes:
+                if _under(topic, prefix) and (best is None or len(prefix) > best[0]):
+                    best = (len(prefix), tree)
+        return best[1] if best else None
+
+    def _attribute(self, node: str | None, object_id: str | None) -> AccountTree | None:
+        """The account that (by the generated ACL) alone can announce this node/object."""
+        if node is None:
+            found = [
+                t
+                for t in self.trees
+                if object_id and any(object_id.startswith(p + "_") for p in t.object_prefixes)
+            ]
+            return found[0] if len(found) == 1 else (_AMBIGUOUS if found else None)
+        named = [t for t in self.trees if node in t.node_ids]
+        if named:
+            return named[0] if len(named) == 1 else _AMBIGUOUS
+        if node in self.device_accounts:
+            return None  # a home-file device account: the device_root rule below
+        candidates = [t for t in self.trees if t.open_nodes]
+        if len(candidates) > 1:  # the broker cannot tell them apart; their id formats can
+            candidates = [
+                t for t in candidates if t.node_pattern and re.fullmatch(t.node_pattern, node)
+            ] or candidates
+        if len(candidates) == 1:
+            return candidates[0]
+        return _AMBIGUOUS if candidates else None
+
+    def foreign_problem(
+        self, node: str | None, config: dict[str, Any], object_id: str | None = None
+    ) -> str | None:
+        """Why a config announced under discovery node `node` (object `object_id`) may not
+        use its topics."""
+        tree = self._attribute(node, object_id)
+        who = repr(node) if node else f"node-less {object_id!r}"
+        if tree is _AMBIGUOUS:
+            return f"discovery node {who} could come from several accounts (list node_ids)"
+        if tree is not None:
+            for key, topic in config_topics(config):
+                if tree.owns(topic):
+                    continue
+                other = self._tree_of_topic(topic)
+                if other is not None:
+                    return f"{key} {topic[:120]!r} belongs to account {other.name!r}, not {tree.name!r}"
+                trees = ", ".join(p + "/" for p in tree.prefixes)
+                return f"{key} {topic[:120]!r} lies outside account {tree.name!r}'s tree {trees}"
+            return None
+        if node is None and any(t.object_prefixes for t in self.trees):
+            # Legacy Tasmota accounts may publish node-less configs: one naming no known
+            # device could come from any of them.
+            return f"discovery object {object_id!r} names no account's node id"
+        for key, topic in config_topics(config):
+            other = self._tree_of_topic(topic)
+            if other is not None:
+                return f"{key} {topic[:120]!r} belongs to account {other.name!r}, not {who}"
         if not node:
             return None  # node-less configs: only accounts the admin trusts can publish them
         root = self.device_root.strip("/")

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import yaml
 
-from hubagent.config import Config
+from hubagent.config import Config, ConfigError
+from hubagent.security.profiles import AccountRules, account_rules
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def device_accounts_from_homes(paths: list[str] | list[Path]) -> list[str]:
     return list(accounts)
 
 
-def _hub_lines(cfg: Config, hub: str) -> list[str]:
+def _hub_lines(cfg: Config, hub: str, rules: list[AccountRules]) -> list[str]:
     """The rights of the hub account (and of each further hub worker)."""
     root = cfg.acl.device_root
     disc = cfg.mqtt.discovery_prefix
@@ -104,23 +105,40 @@ def _hub_lines(cfg: Config, hub: str) -> list[str]:
         "topic readwrite hubagent/notify/#",
         # The hub may ask devices to re-announce (what Home Assistant's birth message does).
         f"topic write {disc}/status",
+        # Firmware accounts: read their state trees, write their command topics.
+        *(line for rule in rules for line in rule.hub_lines),
         "",
     ]
 
 
-def build_acl(cfg: Config, device_accounts: list[str], requesters: list[str] | None = None) -> str:
-    """The mosquitto ACL file text for the hub (and its workers), device and requester
-    accounts."""
+def build_acl(
+    cfg: Config,
+    device_accounts: list[str],
+    requesters: list[str] | None = None,
+    rules: list[AccountRules] | None = None,
+    only: set[str] | None = None,
+) -> str:
+    """The mosquitto ACL file text for the hub (and its workers), device, firmware
+    (`rules`, from `profiles.account_rules`) and requester accounts. `only`: the ACL of the
+    plain listener, with just these device accounts' rights (no hub, no requesters)."""
     requesters = list(cfg.acl.requesters) if requesters is None else requesters
+    rules = list(rules or [])
+    if only is not None:
+        device_accounts = [a for a in device_accounts if a in only]
+        rules = [r for r in rules if r.account.name in only]
+        requesters = []
     root = cfg.acl.device_root
     disc = cfg.mqtt.discovery_prefix
+    firmware = [f"{r.account.name} ({r.account.profile})" for r in rules]
     lines = [
         "# Written by `hubagent acl`. Device accounts: " + (", ".join(device_accounts) or "none"),
+        "# Firmware accounts: " + (", ".join(firmware) or "none"),
         "# Requester accounts: " + (", ".join(requesters) or "none"),
         "",
     ]
-    for hub in (cfg.acl.hub_account, *cfg.acl.hub_workers):
-        lines += _hub_lines(cfg, hub)
+    if only is None:
+        for hub in (cfg.acl.hub_account, *cfg.acl.hub_workers):
+            lines += _hub_lines(cfg, hub, rules)
     lines += [
         # Patterns apply to every authenticated user; only accounts in the password file or
         # holders of a certificate from our CA can log in, and each gets only its own subtree.
@@ -136,6 +154,8 @@ def build_acl(cfg: Config, device_accounts: list[str], requesters: list[str] | N
     # Per-user lines because a pattern without %u is applied but warned about by mosquitto.
     for account in device_accounts:
         lines += [f"user {account}", f"topic read {disc}/status", ""]
+    for rule in rules:
+        lines += [f"# {rule.account.profile}", f"user {rule.account.name}", *rule.device_lines, ""]
     for account in requesters:
         lines += [
             f"user {account}",
@@ -193,9 +213,41 @@ def _passwords(
     return out
 
 
+PLAIN_WARNING = (
+    "PLAIN LISTENER ON port %d: accounts %s log in WITHOUT TLS; their passwords and "
+    "messages cross the network in clear text. Use it only for devices that cannot do TLS, "
+    "on a network you control"
+)
+
+
+def plain_listener_accounts(cfg: Config, known: list[str]) -> list[str]:
+    """The accounts of `broker.plain_listener` (none when it is off); ConfigError for an
+    account that is not a device account (the hub and requesters never log in there)."""
+    plain = cfg.broker.plain_listener
+    if not plain.port:
+        return []
+    if not 0 < plain.port < 65536:
+        raise ConfigError(f"broker.plain_listener.port {plain.port} is not a TCP port")
+    for account in plain.accounts:
+        if account not in known:
+            raise ConfigError(
+                f"broker.plain_listener.accounts: {account!r} is not a device account "
+                "(devices of the home files or acl.accounts; never the hub or a requester)"
+            )
+    if not plain.accounts:
+        raise ConfigError("broker.plain_listener.accounts is empty: list the devices without TLS")
+    log.warning(PLAIN_WARNING, plain.port, ", ".join(plain.accounts))
+    return list(plain.accounts)
+
+
 def write_account_files(cfg: Config, out: Path, device_accounts: list[str]) -> list[Path]:
-    """Write `passwd`, `acl` and `accounts.yaml` for these device accounts into `out`."""
+    """Write `passwd`, `acl` and `accounts.yaml` for these device accounts and the firmware
+    accounts of `acl.accounts` into `out` (plus `passwd-plain` and `acl-plain` when the
+    plain listener is on)."""
     out = Path(out)
+    hub = cfg.acl.hub_account
+    others = [*device_accounts, hub, *cfg.acl.hub_workers, *cfg.acl.requesters]
+    rules = account_rules(cfg, others)
     out.mkdir(parents=True, exist_ok=True)
     accounts_file = out / "accounts.yaml"
     old: Accounts | None = None
@@ -204,14 +256,16 @@ def write_account_files(cfg: Config, out: Path, device_accounts: list[str]) -> l
             old = load_accounts(accounts_file)
         except ValueError as exc:
             log.warning("%s; new passwords will be generated", exc)
-    hub = cfg.acl.hub_account
     hub_password = cfg.mqtt.password or (
         old.hub_password if old and old.hub_username == hub else secrets.token_urlsafe(24)
     )
     taken = {hub}
     workers = _passwords("hub worker", cfg.acl.hub_workers, taken, old.workers if old else {})
     requesters = _passwords("requester", cfg.acl.requesters, taken, old.requesters if old else {})
-    devices = _passwords("device", device_accounts, taken, old.devices if old else {})
+    firmware = [r.account.name for r in rules]
+    device_accounts = [a for a in device_accounts if a not in firmware]  # the profile wins
+    devices = _passwords("device", [*device_accounts, *firmware], taken, old.devices if old else {})
+    plain = plain_listener_accounts(cfg, list(devices))
     everyone = [(hub, hub_password), *workers.items(), *requesters.items(), *devices.items()]
     passwd = "".join(f"{user}:{hash_password(pw)}\n" for user, pw in everyone)
     data = {
@@ -220,21 +274,36 @@ def write_account_files(cfg: Config, out: Path, device_accounts: list[str]) -> l
         "requesters": requesters,
         "devices": devices,
     }
+    generic = [a for a in devices if a not in firmware]
     paths = [out / "passwd", out / "acl", accounts_file]
     _write_private(paths[0], passwd)
-    _write_private(paths[1], build_acl(cfg, list(devices), list(requesters)))
+    _write_private(paths[1], build_acl(cfg, generic, list(requesters), rules))
     _write_private(paths[2], yaml.safe_dump(data, sort_keys=False))
+    if plain:
+        plain_passwd = "".join(f"{u}:{hash_password(devices[u])}\n" for u in plain)
+        paths += [out / "passwd-plain", out / "acl-plain"]
+        _write_private(paths[3], plain_passwd)
+        _write_private(paths[4], build_acl(cfg, generic, [], rules, only=set(plain)))
+    else:
+        # Switched off again: nobody may log in there any more, but a broker config that
+        # still names the files keeps starting (an empty password file admits no one).
+        for stale, text in (("passwd-plain", ""), ("acl-plain", "# plain listener off\n")):
+            if (out / stale).exists():
+                _write_private(out / stale, text)
     log.info(
-        "wrote accounts for the hub, %d hub workers, %d requesters and %d devices to %s",
+        "wrote accounts for the hub, %d hub workers, %d requesters, %d devices and %d "
+        "firmware accounts to %s",
         len(workers),
         len(requesters),
-        len(devices),
+        len(generic),
+        len(firmware),
         out,
     )
     return paths
 
 
 def write_acl_files(cfg: Config, out: Path, homes: list[str]) -> list[Path]:
-    """`hubagent acl`: accounts for every device in the home files (config homes when none)."""
+    """`hubagent acl`: accounts for every device in the home files (config homes when none)
+    and for every firmware account of `acl.accounts`."""
     home_files = list(homes) or list(cfg.homes)
     return write_account_files(cfg, out, device_accounts_from_homes(home_files))

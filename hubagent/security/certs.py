@@ -1,8 +1,9 @@
 """A small certificate authority for the broker: CA, server certificate, client certificates.
 
-`hubagent certs init DIR` calls `init_certs`. Re-running it is safe: an existing CA and
-server certificate are reused (the server certificate is reissued only when a requested
-hostname is missing from it) and only missing client certificates are added.
+`hubagent certs init DIR [--hostname NAME] [--ip ADDRESS]` calls `init_certs`. Re-running it
+is safe: an existing CA and server certificate are reused; the server certificate is
+reissued by the same CA (keeping its names) only when a requested name or address is
+missing from it, and only missing client certificates are added.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class CertPaths:
     server_cert: Path
     server_key: Path
     clients: dict[str, tuple[Path, Path]] = field(default_factory=dict)
+    server_names: tuple[str, ...] = ()  # the server certificate's SANs
+    server_status: str = ""  # "created", "reissued" or "kept" by this `init_certs`
 
 
 def _now() -> dt.datetime:
@@ -184,13 +187,16 @@ def _san(host: str) -> x509.GeneralName:
         return x509.DNSName(host)
 
 
-def _server_has(cert_path: Path, wanted: list[x509.GeneralName]) -> bool:
+def _names(cert_path: Path) -> list[x509.GeneralName]:
     try:
         cert = _load_cert(cert_path)
-        have = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except (ValueError, x509.ExtensionNotFound):
-        return False
-    return all(name in have for name in wanted)
+        return []
+
+
+def _show(name: x509.GeneralName) -> str:
+    return str(name.value)
 
 
 def _ensure_server(
@@ -198,17 +204,24 @@ def _ensure_server(
     ca_cert: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
     hostnames: list[str],
-) -> None:
-    hosts = list(dict.fromkeys([*DEFAULT_SANS, *hostnames]))
-    wanted = [_san(h) for h in hosts]
+) -> tuple[str, tuple[str, ...]]:
+    """("created" | "reissued" | "kept", SANs). An existing certificate is reissued (same CA,
+    so clients keep trusting it) with its old names plus the new ones."""
+    wanted = [_san(h) for h in dict.fromkeys([*DEFAULT_SANS, *hostnames])]
+    status = "created"
     if paths.server_cert.exists() and paths.server_key.exists():
-        if _server_has(paths.server_cert, wanted):
-            return
-        log.info("reissuing %s: new hostnames %s", paths.server_cert, hostnames)
-    cert, key = _issue(ca_cert, ca_key, hosts[0], ExtendedKeyUsageOID.SERVER_AUTH, wanted)
+        have = _names(paths.server_cert)
+        if have and all(name in have for name in wanted):
+            return "kept", tuple(_show(n) for n in have)
+        wanted = list(dict.fromkeys([*have, *wanted]))
+        status = "reissued"
+    common_name = hostnames[0] if hostnames else DEFAULT_SANS[0]
+    cert, key = _issue(ca_cert, ca_key, common_name, ExtendedKeyUsageOID.SERVER_AUTH, wanted)
     _write_key(paths.server_key, key)
     _write_cert(paths.server_cert, cert)
-    log.info("created server certificate %s for %s", paths.server_cert, ", ".join(hosts))
+    names = tuple(_show(n) for n in wanted)
+    log.info("%s server certificate %s for %s", status, paths.server_cert, ", ".join(names))
+    return status, names
 
 
 def _ensure_client(
@@ -233,15 +246,31 @@ def _existing_clients(directory: Path) -> dict[str, tuple[Path, Path]]:
     return found
 
 
+def check_ip(text: str) -> str:
+    """`text` as a normalised IP address; ValueError with a one-line message otherwise."""
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        raise ValueError(f"--ip {text!r} is not an IP address (names go to --hostname)") from None
+
+
 def init_certs(
-    directory: Path, hostnames: list[str] | None = None, clients: list[str] | None = None
+    directory: Path,
+    hostnames: list[str] | None = None,
+    clients: list[str] | None = None,
+    ips: list[str] | None = None,
 ) -> CertPaths:
-    """Create (or complete) the CA, the broker's server certificate and client certificates."""
+    """Create (or complete) the CA, the broker's server certificate (SANs: localhost,
+    127.0.0.1, ::1, `hostnames` and `ips`) and client certificates."""
     directory = Path(directory)
+    names = [*(hostnames or []), *(check_ip(ip) for ip in ips or [])]
+    for name in hostnames or []:
+        if not name or any(c in name for c in " /*,"):
+            raise ValueError(f"--hostname {name!r} is not a host name")
     directory.mkdir(parents=True, exist_ok=True)
     paths = _paths(directory)
     ca_cert, ca_key = _ensure_ca(paths)
-    _ensure_server(paths, ca_cert, ca_key, list(hostnames or []))
+    status, server_names = _ensure_server(paths, ca_cert, ca_key, names)
     for name in clients or []:
         _ensure_client(directory, ca_cert, ca_key, name)
     return CertPaths(
@@ -251,6 +280,8 @@ def init_certs(
         server_cert=paths.server_cert,
         server_key=paths.server_key,
         clients=_existing_clients(directory),
+        server_names=server_names,
+        server_status=status,
     )
 
 

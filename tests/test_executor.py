@@ -251,7 +251,8 @@ def test_climate() -> None:
         },
     )
     assert run(climate, "set_temperature", temperature=21) == [("th/sp", "21.0")]
-    assert run(climate, "set_temperature", temperature=21.3) == [("th/sp", "21.5")]
+    # HA publishes the setpoint as asked: temp_step shapes its UI, not the payload
+    assert run(climate, "set_temperature", temperature=21.3) == [("th/sp", "21.3")]
     assert run(climate, "set_temperature", temperature=99) == [("th/sp", "30.0")]
     assert run(climate, "turn_off") == [("th/mode", "off")]
     assert run(climate, "turn_on") == [("th/mode", "heat")]
@@ -300,7 +301,7 @@ def test_humidifier_and_siren() -> None:
     assert run(hum, "set_humidity", humidity=95) == [("h/hum", "80")]
     assert run(hum, "set_mode", mode="boost") == [("h/mode", "boost")]
     siren = discovered("siren", {"command_topic": "s/set", "command_off_template": "{{ value }}!"})
-    assert run(siren, "turn_on") == [("s/set", "ON")]
+    assert run(siren, "turn_on") == [("s/set", '{"state":"ON"}')]  # HA: JSON without template
     assert run(siren, "turn_off") == [("s/set", "OFF!")]
 
 

@@ -198,6 +198,8 @@ def _coerce(config: dict[str, Any]) -> None:
             ok = valid_publish_topic(value) if publish else valid_subscribe_topic(value)
             if not ok:
                 raise DiscoveryError(f"option {key!r} is not a valid topic: {value!r:.60}")
+    if isinstance(config.get("schema"), str):  # HA lower-cases the light schema name
+        config["schema"] = config["schema"].lower()
     if config.get("qos", 0) not in (0, 1, 2):
         raise DiscoveryError(f"qos must be 0, 1 or 2, got {config['qos']!r}")
     for key in ("name", "unique_id", "object_id", "default_entity_id"):

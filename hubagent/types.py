@@ -145,18 +145,21 @@ VERB_CAPABILITY: dict[str, str] = {
     "set_value": "value",
     "clean_area": "cleaning_area",  # a vacuum that cleans one room (HA's CLEAN_AREA)
     "set_effect": "effect",
-    # set_tilt last: the attribute -> verb inverse (understand.llm) must pick it for "tilt"
+    "set_tilt": "tilt",
+    "set_fan_speed": "fan_speed",
+}
+# Verbs that set nothing but still need a capability: a cover's tilt topic, a vacuum whose
+# supported_features list "locate". Kept apart so VERB_CAPABILITY stays one verb per value.
+VERB_NEEDS: dict[str, str] = {
     "open_tilt": "tilt",
     "close_tilt": "tilt",
     "stop_tilt": "tilt",
-    "set_tilt": "tilt",
-    "set_fan_speed": "fan_speed",
-    "locate": "locate",  # a vacuum whose supported_features list "locate"
+    "locate": "locate",
 }
 
 
 def _verb_supported(entity: Entity, verb: str) -> bool:
-    cap = VERB_CAPABILITY.get(verb)
+    cap = VERB_CAPABILITY.get(verb) or VERB_NEEDS.get(verb)
     if cap is None:
         return True
     return cap in entity.attributes

@@ -348,3 +348,26 @@ def test_tilt_end_to_end_through_mosquitto(tmp_path: Path) -> None:
         hub.stop()
         device.stop()
         env.close()
+
+
+def test_the_simulated_vacuum_understands_fan_speed_and_locate() -> None:
+    """The demo's Valetudo-style vacuum announces both features; the hub's commands are
+    ones it accepts (before, its fan speed could not be set over MQTT at all)."""
+    from hubagent.sim.devices import make_device
+
+    sim = make_device(
+        {
+            "id": "vacuum.robot",
+            "name": "Robot",
+            "attributes": {"fan_speed": {"options": ["quiet", "turbo"]}},
+            "state": {"state": "docked"},
+        }
+    )
+    topic, payload = sim.discovery_message()
+    (component,) = parse_message(topic, payload).components
+    robot = component.entity
+    assert robot is not None and {"set_fan_speed", "locate"} <= set(robot.verbs)
+    for verb, args in (("set_fan_speed", {"fan_speed": "turbo"}), ("locate", {})):
+        for message in build_messages(robot, Action(robot.entity_id, verb, args)):
+            sim.handle_command(message.topic, message.payload.encode())
+    assert sim.ha_state()["fan_speed"] == "turbo"

@@ -201,7 +201,9 @@ def _check_reset(key: str, default: str, options_key: str) -> Callable[[dict[str
     return check
 
 
-def _check_range(low_key: str, high_key: str, low: float, high: float, strict: bool):
+def _check_range(
+    low_key: str, high_key: str, low: float, high: float, strict: bool
+) -> Callable[[dict[str, Any]], None]:
     def check(config: dict[str, Any]) -> None:
         a, b = _number(config, low_key, low), _number(config, high_key, high)
         if a > b or (strict and a == b):

@@ -13,12 +13,29 @@ from typing import Any
 # Verbs each domain supports (DESIGN.md, "Action vocabulary"). `set` and `get_state`
 # apply to every domain and are checked against declared attributes instead.
 DOMAIN_VERBS: dict[str, tuple[str, ...]] = {
-    "light": ("turn_on", "turn_off", "toggle", "set_brightness", "set_color", "set_color_temp"),
+    "light": (
+        "turn_on",
+        "turn_off",
+        "toggle",
+        "set_brightness",
+        "set_color",
+        "set_color_temp",
+        "set_effect",
+    ),
     "switch": ("turn_on", "turn_off", "toggle"),
     "fan": ("turn_on", "turn_off", "toggle", "set_percentage", "oscillate", "set_preset_mode"),
     "humidifier": ("turn_on", "turn_off", "toggle", "set_humidity", "set_mode"),
     "siren": ("turn_on", "turn_off", "toggle"),
-    "cover": ("open", "close", "stop", "set_position"),
+    "cover": (
+        "open",
+        "close",
+        "stop",
+        "set_position",
+        "open_tilt",
+        "close_tilt",
+        "stop_tilt",
+        "set_tilt",
+    ),
     "valve": ("open", "close", "stop", "set_position"),
     "climate": (
         "turn_on",
@@ -40,7 +57,7 @@ DOMAIN_VERBS: dict[str, tuple[str, ...]] = {
         "set_volume",
         "mute",
     ),
-    "vacuum": ("start", "pause", "stop", "return_to_base", "clean_area"),
+    "vacuum": ("start", "pause", "stop", "return_to_base", "clean_area", "set_fan_speed", "locate"),
     "lawn_mower": ("start_mowing", "pause", "dock"),
     "script": ("turn_on", "turn_off"),
     "scene": ("activate",),
@@ -127,11 +144,22 @@ VERB_CAPABILITY: dict[str, str] = {
     "select_option": "option",
     "set_value": "value",
     "clean_area": "cleaning_area",  # a vacuum that cleans one room (HA's CLEAN_AREA)
+    "set_effect": "effect",
+    "set_tilt": "tilt",
+    "set_fan_speed": "fan_speed",
+}
+# Verbs that set nothing but still need a capability: a cover's tilt topic, a vacuum whose
+# supported_features list "locate". Kept apart so VERB_CAPABILITY stays one verb per value.
+VERB_NEEDS: dict[str, str] = {
+    "open_tilt": "tilt",
+    "close_tilt": "tilt",
+    "stop_tilt": "tilt",
+    "locate": "locate",
 }
 
 
 def _verb_supported(entity: Entity, verb: str) -> bool:
-    cap = VERB_CAPABILITY.get(verb)
+    cap = VERB_CAPABILITY.get(verb) or VERB_NEEDS.get(verb)
     if cap is None:
         return True
     return cap in entity.attributes

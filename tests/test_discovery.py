@@ -425,13 +425,14 @@ def test_hostile_configs_are_skipped_not_raised(payload: bytes) -> None:
         parse_message("homeassistant/light/evil/config", payload)
 
 
-def test_unknown_keys_and_unknown_components_are_kept_read_only() -> None:
+def test_unknown_keys_are_kept_and_unknown_components_rejected() -> None:
+    """HA ignores extra keys and never subscribes to platforms it does not have."""
     m, _ = manager()
     send(m, "homeassistant/switch/x/config", {"command_topic": "x/set", "frobnicate": [1, {}]})
     send(m, "homeassistant/teleporter/t/config", {"state_topic": "t/s", "name": "Beam"})
-    assert "switch.x" in m.registry
-    beam = only(m, "homeassistant/teleporter/t/config")
-    assert beam.domain == "teleporter" and beam.verbs == ("set", "get_state")
+    send(m, "homeassistant/media_player/tv/config", {"command_topic": "tv/set", "name": "TV"})
+    assert [e.entity_id for e in m.registry.all()] == ["switch.x"]
+    assert m.counters["bad_config"] == 2
 
 
 def test_command_topic_hijack_and_prefix_topics_are_rejected() -> None:
@@ -446,7 +447,8 @@ def test_command_topic_hijack_and_prefix_topics_are_rejected() -> None:
     # the hijack is rejected by the manager, the prefix topic already when parsed
     assert m.counters["rejected"] == 1 and m.counters["bad_config"] == 1
     # the same device may share a command topic between its entities (z2m does)
-    send(m, "homeassistant/sensor/front_batt/config", {**lock, "name": "Battery"})
+    battery = {**lock, "name": "Battery", "state_topic": "door/state"}
+    send(m, "homeassistant/sensor/front_batt/config", battery)
     assert len(m.registry) == 2
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from hubagent.act.executor import ExecutionError, build_messages
 from hubagent.act.intent_map import intent_to_action
+from hubagent.mqtt.capabilities import capabilities
 from hubagent.mqtt.discovery import parse_message
 from hubagent.types import Action, Entity, MqttMessage
 
@@ -20,6 +21,12 @@ def discovered(component: str, config: dict[str, Any], state: dict | None = None
     assert entity is not None
     entity.state = dict(state or {})
     return entity
+
+
+def home_media(config: dict[str, Any]) -> Entity:
+    """A home-file media player with MQTT topics (HA has no MQTT media_player platform)."""
+    mqtt = {**config, "component": "media_player"}
+    return Entity("media_player.t", "T", attributes=capabilities("media_player", mqtt), mqtt=mqtt)
 
 
 def run(entity: Entity, verb: str, **args: Any) -> list[tuple[str, str]]:
@@ -194,6 +201,7 @@ def test_cover_payloads_position_range_and_template() -> None:
         {
             "command_topic": "c/set",
             "set_position_topic": "c/pos",
+            "position_topic": "c/state",
             "position_open": 0,
             "position_closed": 255,
             "payload_stop": None,
@@ -209,12 +217,13 @@ def test_cover_payloads_position_range_and_template() -> None:
         {
             "command_topic": "z/set",
             "set_position_topic": "z/set",
+            "position_topic": "z",
             "set_position_template": '{ "position": {{ position }} }',
         },
     )
     assert run_json(z2m, "set_position", position=50) == {"position": 50}
     assert run(z2m, "stop") == [("z/set", "STOP")]
-    position_only = discovered("cover", {"set_position_topic": "p/set"})
+    position_only = discovered("cover", {"set_position_topic": "p/set", "position_topic": "p"})
     assert run(position_only, "open") == [("p/set", "100")]
 
 
@@ -242,7 +251,8 @@ def test_climate() -> None:
         },
     )
     assert run(climate, "set_temperature", temperature=21) == [("th/sp", "21.0")]
-    assert run(climate, "set_temperature", temperature=21.3) == [("th/sp", "21.5")]
+    # HA publishes the setpoint as asked: temp_step shapes its UI, not the payload
+    assert run(climate, "set_temperature", temperature=21.3) == [("th/sp", "21.3")]
     assert run(climate, "set_temperature", temperature=99) == [("th/sp", "30.0")]
     assert run(climate, "turn_off") == [("th/mode", "off")]
     assert run(climate, "turn_on") == [("th/mode", "heat")]
@@ -291,7 +301,7 @@ def test_humidifier_and_siren() -> None:
     assert run(hum, "set_humidity", humidity=95) == [("h/hum", "80")]
     assert run(hum, "set_mode", mode="boost") == [("h/mode", "boost")]
     siren = discovered("siren", {"command_topic": "s/set", "command_off_template": "{{ value }}!"})
-    assert run(siren, "turn_on") == [("s/set", "ON")]
+    assert run(siren, "turn_on") == [("s/set", '{"state":"ON"}')]  # HA: JSON without template
     assert run(siren, "turn_off") == [("s/set", "OFF!")]
 
 
@@ -333,13 +343,13 @@ def test_vacuum_alarm_media() -> None:
         "alarm_control_panel",
         {
             "command_topic": "a/set",
+            "state_topic": "a/s",
             "command_template": '{"action": "{{ action }}", "code": "{{ code }}"}',
         },
     )
     assert run_json(templated, "disarm", code="1234") == {"action": "DISARM", "code": "1234"}
-    media = discovered(
-        "media_player",
-        {"command_topic": "m/cmd", "volume_command_topic": "m/vol", "payload_play": "PLAY"},
+    media = home_media(
+        {"command_topic": "m/cmd", "volume_command_topic": "m/vol", "payload_play": "PLAY"}
     )
     assert run(media, "play") == [("m/cmd", "PLAY")]
     assert run(media, "set_volume", volume=35) == [("m/vol", "0.35")]
@@ -375,7 +385,7 @@ def test_unsupported_actions_raise_execution_error() -> None:
         run(sensor, "turn_on")
     with pytest.raises(ExecutionError, match="no MQTT"):
         build_messages(Entity("light.x", "X"), Action("light.x", "turn_on"))
-    no_topic = discovered("switch", {"state_topic": "s/state"})
+    no_topic = Entity("switch.s", "S", mqtt={"component": "switch", "state_topic": "s/state"})
     with pytest.raises(ExecutionError, match="command_topic"):
         run(no_topic, "turn_on")
     assert issubclass(ExecutionError, ValueError)
@@ -412,7 +422,7 @@ def test_unsupported_actions_raise_execution_error() -> None:
         ),
         (
             "cover",
-            {"set_position_topic": "p"},
+            {"set_position_topic": "p", "position_topic": "s"},
             "HassSetPosition",
             {"position": 30},
             "set_position",
@@ -428,7 +438,7 @@ def test_unsupported_actions_raise_execution_error() -> None:
         ),
         (
             "fan",
-            {"percentage_command_topic": "p"},
+            {"command_topic": "f", "percentage_command_topic": "p"},
             "HassFanSetSpeed",
             {"percentage": 50},
             "set_percentage",
@@ -443,7 +453,7 @@ def test_unsupported_actions_raise_execution_error() -> None:
     ],
 )
 def test_intent_to_action(component, config, intent, slots, verb, args) -> None:
-    entity = discovered(component, config)
+    entity = home_media(config) if component == "media_player" else discovered(component, config)
     action = intent_to_action(entity, intent, slots)
     assert action == Action(entity.entity_id, verb, args)
 

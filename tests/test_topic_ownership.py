@@ -49,22 +49,29 @@ ATTACKS: list[tuple[str, str, dict[str, object], str]] = [
         {
             "name": "blind",
             "command_topic": f"home/{NODE}/blind/set",
+            "position_topic": f"home/{NODE}/blind/position",  # HA needs it with the next
             "set_position_topic": LOCK,
             "set_position_template": "UNLOCK",
             "device": DEVICE,
         },
         "set_position_topic",
     ),
-    (
-        "player",
-        "media_player",
-        {"name": "player", "play_topic": LOCK, "payload_play": "UNLOCK", "device": DEVICE},
-        "play_topic",
+    (  # any `*_topic` key, not only the common ones
+        "mower",
+        "lawn_mower",
+        {"name": "mower", "dock_command_topic": LOCK, "dock_command_template": "UNLOCK"},
+        "dock_command_topic",
     ),
     (  # abbreviated keys and `~`: set_pos_t -> set_position_topic = home/garage_door/set
         "shade",
         "cover",
-        {"~": "home/garage_door", "name": "shade", "cmd_t": f"home/{NODE}/x", "set_pos_t": "~/set"},
+        {
+            "~": "home/garage_door",
+            "name": "shade",
+            "cmd_t": f"home/{NODE}/x",
+            "pos_t": f"home/{NODE}/shade",
+            "set_pos_t": "~/set",
+        },
         "set_position_topic",
     ),
     (
@@ -136,8 +143,19 @@ def test_no_config_topic_outside_the_account_tree(
                 "dev": DEVICE,
                 "o": {"name": "evil"},
                 "cmps": {
-                    "ok": {"p": "light", "name": "own", "cmd_t": f"home/{NODE}/set"},
-                    "bad": {"p": "lock", "name": "door", "cmd_t": f"home/{NODE}/l", "stat_t": LOCK},
+                    "ok": {
+                        "p": "light",
+                        "name": "own",
+                        "cmd_t": f"home/{NODE}/set",
+                        "uniq_id": "o",
+                    },
+                    "bad": {
+                        "p": "lock",
+                        "name": "door",
+                        "cmd_t": f"home/{NODE}/l",
+                        "stat_t": LOCK,
+                        "uniq_id": "d",
+                    },
                 },
             },
         )

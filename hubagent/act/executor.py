@@ -24,6 +24,8 @@ from hubagent.act.executor_platforms import (
     build_media,
     build_on_off,
     build_simple,
+    build_siren,
+    build_vacuum,
     build_value,
 )
 from hubagent.types import Action, Entity, MqttMessage
@@ -51,6 +53,9 @@ _SET_VERBS = {
     "volume": ("set_volume", "volume"),
     "option": ("select_option", "option"),
     "value": ("set_value", "value"),
+    "tilt": ("set_tilt", "tilt"),
+    "effect": ("set_effect", "effect"),
+    "fan_speed": ("set_fan_speed", "fan_speed"),
 }
 
 
@@ -79,7 +84,7 @@ _BUILDERS: dict[str, Callable[[_Ctx, str, dict[str, Any]], None]] = {
     "light": build_light,
     "switch": build_on_off,
     "scene": build_on_off,
-    "siren": build_on_off,
+    "siren": build_siren,
     "humidifier": build_on_off,
     "fan": build_fan,
     "cover": build_cover,
@@ -87,7 +92,7 @@ _BUILDERS: dict[str, Callable[[_Ctx, str, dict[str, Any]], None]] = {
     "climate": build_climate,
     "lock": build_simple,
     "button": build_simple,
-    "vacuum": build_simple,
+    "vacuum": build_vacuum,
     "lawn_mower": build_lawn_mower,
     "alarm_control_panel": build_simple,
     "select": build_value,

@@ -110,6 +110,11 @@ def _light_default(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
         kelvin = values["kelvin"]
         value = kelvin if ctx.get("color_temp_kelvin", False) else cap.kelvin_to_mired(kelvin)
         ctx.publish("color_temp_command_topic", ctx.render("color_temp_command_template", value))
+    if "effect" in args:  # HA sends only effects from effect_list, before the last ON
+        if not ctx.cfg.get("effect_command_topic"):
+            raise ctx.fail("this light has no effect_command_topic")
+        effect = ctx.option(args, "effect", "effect")
+        ctx.publish("effect_command_topic", ctx.render("effect_command_template", effect))
     if on_type == "last":
         ctx.publish("command_topic", ctx.get("payload_on", "ON"))
 
@@ -143,6 +148,8 @@ def _light_json(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
             message["color"] = dict(zip("rgb", rgb, strict=True))
         else:
             raise ctx.fail("this light has no colour modes")
+    if "effect" in args:
+        message["effect"] = ctx.option(args, "effect", "effect")
     ctx.publish("command_topic", json.dumps(message, separators=(",", ":")))
 
 
@@ -157,6 +164,8 @@ def _light_template(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
         extra["color_temp"] = cap.kelvin_to_mired(values["kelvin"])
     if "rgb" in values:
         extra.update(zip(("red", "green", "blue"), values["rgb"], strict=True))
+    if "effect" in args:
+        extra["effect"] = ctx.option(args, "effect", "effect")
     ctx.publish("command_topic", ctx.render("command_on_template", None, **extra))
 
 
@@ -167,7 +176,7 @@ def build_light(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
             verb, args = "turn_off", {}
         else:
             verb = "turn_on"
-    elif verb in ("set_color", "set_color_temp"):
+    elif verb in ("set_color", "set_color_temp", "set_effect"):
         verb = "turn_on"
     if verb not in ("turn_on", "turn_off"):
         raise ctx.fail(f"a light cannot {verb}")

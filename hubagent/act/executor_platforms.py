@@ -6,6 +6,7 @@ Each follows Home Assistant's MQTT integration for its platform (see the executo
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -65,13 +66,49 @@ def build_fan(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
     raise ctx.fail(f"a fan cannot {verb}")
 
 
+def _ranged(low: float, high: float, pct: float) -> int:
+    """HA `percentage_to_ranged_value((low + 1, high), pct)`, rounded: 0-100 % -> low..high."""
+    return round(pct * (high - low) / 100 + low)
+
+
 def _position(ctx: _Ctx, pct: float) -> int:
-    """HA `find_in_range_from_percent`: 0-100 % -> position_closed..position_open."""
-    closed, opened = ctx.get("position_closed", 0), ctx.get("position_open", 100)
-    return round((opened - closed) * pct / 100) + closed
+    """0-100 % -> position_closed..position_open."""
+    return _ranged(ctx.get("position_closed", 0), ctx.get("position_open", 100), pct)
+
+
+def _tilt(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
+    """HA's cover tilt services: open/close send tilt_opened/closed_value, set_tilt the
+    percentage ranged to tilt_min..tilt_max, all through tilt_command_template."""
+    if ctx.component != "cover" or not ctx.cfg.get("tilt_command_topic"):
+        raise ctx.fail("this cover has no tilt_command_topic")
+    if verb == "stop_tilt":
+        payload = ctx.cfg.get("payload_stop_tilt", "STOP")
+        if payload is None:
+            raise ctx.fail("payload_stop_tilt is null: this cover cannot stop its tilt")
+        return ctx.publish("tilt_command_topic", payload)
+    low, high = ctx.get("tilt_min", 0), ctx.get("tilt_max", 100)
+    if verb == "set_tilt":
+        given = {"tilt": args.get("tilt", args.get("tilt_position", args.get("value")))}
+        pct = int(max(0.0, min(100.0, ctx.number(given, "tilt"))))  # HA coerces to int
+        value, shown = _ranged(low, high, pct), pct
+    else:
+        key, default = (
+            ("tilt_opened_value", 100) if verb == "open_tilt" else ("tilt_closed_value", 0)
+        )
+        value = shown = ctx.get(key, default)
+    variables = {
+        "tilt_position": shown,
+        "position_open": ctx.get("position_open", 100),
+        "position_closed": ctx.get("position_closed", 0),
+        "tilt_min": low,
+        "tilt_max": high,
+    }
+    ctx.publish("tilt_command_topic", ctx.render("tilt_command_template", value, **variables))
 
 
 def build_cover(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
+    if verb in ("open_tilt", "close_tilt", "stop_tilt", "set_tilt"):
+        return _tilt(ctx, verb, args)
     payloads = {"open": ("payload_open", "OPEN"), "close": ("payload_close", "CLOSE")}
     payloads["stop"] = ("payload_stop", "STOP")
     if verb in payloads:
@@ -129,9 +166,9 @@ def build_climate(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
             raise ctx.fail("no hvac mode to turn on with")
         return build_climate(ctx, "set_hvac_mode", {"hvac_mode": (preferred or modes)[0]})
     if verb == "set_temperature":
+        # HA publishes the setpoint as asked (a float); temp_step and precision only shape
+        # its UI. Out-of-range values are clamped here (HA refuses them).
         value = ctx.number(args, "temperature")
-        step = float(ctx.get("temp_step", 1.0)) or 1.0
-        value = float(round(round(value / step) * step, 4))
         return ctx.publish(
             "temperature_command_topic", ctx.render("temperature_command_template", value)
         )
@@ -188,6 +225,51 @@ def build_simple(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
     ctx.publish("command_topic", ctx.render("command_template", payload))
 
 
+def build_vacuum(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
+    """HA's MQTT vacuum: fan speed (raw, from fan_speed_list) to set_fan_speed_topic;
+    locate is payload_locate on command_topic; the rest as build_simple."""
+    if verb == "set_fan_speed":
+        speed = ctx.option(args, "fan_speed", "fan_speed")
+        return ctx.publish("set_fan_speed_topic", speed)
+    if verb == "locate":
+        return ctx.simple("command_topic", "payload_locate", "locate")
+    return build_simple(ctx, verb, args)
+
+
+def _siren_params(ctx: _Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """tone / volume_level (0-1) / duration (s), each only when the siren supports it
+    (HA's process_turn_on_params drops the others)."""
+    params: dict[str, Any] = {}
+    if args.get("tone") is not None and "tone" in ctx.entity.attributes:
+        params["tone"] = ctx.option(args, "tone", "tone")
+    volume = args.get("volume", args.get("volume_level"))
+    if volume is not None and ctx.cfg.get("support_volume_set", True) is not False:
+        pct = ctx.number({"volume": volume}, "volume")
+        params["volume_level"] = round(max(0.0, min(100.0, pct)) / 100, 4)
+    if args.get("duration") is not None and ctx.cfg.get("support_duration", True) is not False:
+        params["duration"] = max(0, int(ctx.number(args, "duration")))
+    return params
+
+
+def build_siren(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
+    """HA's MQTT siren: without a template the command is JSON, `{"state": "ON", "tone":
+    ..., "volume_level": ..., "duration": ...}`; a template gets the same as variables."""
+    if verb not in ("turn_on", "turn_off"):
+        raise ctx.fail(f"a siren cannot {verb}")
+    on = verb == "turn_on"
+    payload = ctx.get("payload_on" if on else "payload_off", "ON" if on else "OFF")
+    variables: dict[str, Any] = {"state": payload, **(_siren_params(ctx, args) if on else {})}
+    key = "command_template" if on or not ctx.cfg.get("command_off_template") else ""
+    key = key or "command_off_template"
+    if ctx.cfg.get(key):
+        rendered = ctx.render(key, payload, **variables)
+    else:
+        rendered = json.dumps(variables, separators=(",", ":"))
+    if rendered in (None, "", "None"):  # HA publishes nothing then
+        raise ctx.fail(f"{key} rendered no payload")
+    ctx.publish("command_topic", rendered)
+
+
 def build_lawn_mower(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
     """HA's MQTT lawn mower: `<verb>_command_topic`, the verb name through its template."""
     if verb not in ("start_mowing", "pause", "dock"):
@@ -223,6 +305,13 @@ def build_media(ctx: _Ctx, verb: str, args: dict[str, Any]) -> None:
         value = round(ctx.number(args, "volume") / 100, 2)
         topic = "volume_command_topic" if ctx.cfg.get("volume_command_topic") else "volumeset_topic"
         return ctx.publish(topic, ctx.render("volume_command_template", value))
+    if verb in ("turn_on", "turn_off"):  # HA has no MQTT media player: switch conventions
+        on = verb == "turn_on"
+        default = ctx.get("payload_on" if on else "payload_off", "ON" if on else "OFF")
+        for key in (f"{verb}_command_topic", "power_command_topic", "command_topic"):
+            if ctx.cfg.get(key):
+                return ctx.publish(key, ctx.get(f"payload_{verb}", default))
+        raise ctx.fail(f"no topic to {verb.replace('_', ' ')} in its MQTT config")
     if verb == "mute":
         verb = "mute" if args.get("mute", args.get("value", True)) else "unmute"
     for key in (f"{verb}_command_topic", f"{verb}_topic"):

@@ -27,9 +27,15 @@ VALUE_VERBS: dict[str, tuple[str, tuple[str, ...]]] = {
     "set_volume": ("volume", ("volume", "volume_level", "value")),
     "select_option": ("option", ("option", "value")),
     "set_value": ("value", ("value",)),
+    "set_effect": ("effect", ("effect", "value")),
+    "set_tilt": ("tilt", ("tilt", "tilt_position", "value")),
+    "set_fan_speed": ("fan_speed", ("fan_speed", "value")),
 }
 # Percent-valued attributes have a natural range even when the device declares none.
-PERCENT_ATTRIBUTES = frozenset({"brightness", "percentage", "position", "volume", "humidity"})
+PERCENT_ATTRIBUTES = frozenset(
+    {"brightness", "percentage", "position", "volume", "humidity", "tilt"}
+)
+SIREN_ARGS = ("tone", "volume", "duration")  # optional arguments of a siren's turn_on
 
 
 @dataclass
@@ -83,6 +89,8 @@ def _check_values(entity: Entity, action: Action) -> Decision:
     elif action.action in VALUE_VERBS:
         attribute, keys = VALUE_VERBS[action.action]
         key = next((k for k in keys if k in action.args), keys[0])
+    elif action.action == "turn_on" and entity.domain == "siren":
+        return _check_siren(entity, action)
     else:
         return Decision(ALLOWED, action)
     spec = dict(entity.attributes.get(attribute) or {})
@@ -119,6 +127,24 @@ def _check_values(entity: Entity, action: Action) -> Decision:
         reason = f"The {name} {label} goes from {_fmt(low)} to {_fmt(high)}{unit}, so I set it to {_fmt(out)}{unit}."
         return Decision(ALLOWED, _with_arg(action, key, out), None, reason, True)
     return Decision(ALLOWED, _with_arg(action, key, out))
+
+
+def _check_siren(entity: Entity, action: Action) -> Decision:
+    """A siren's turn_on may carry a tone (one of its tones), a volume (0-100 %) and a
+    duration (s), each checked like the setting of that attribute."""
+    reasons, clamped = [], False
+    for arg in (a for a in SIREN_ARGS if a in action.args):
+        if arg not in entity.attributes:
+            return _refuse(action, "unknown_attribute", f"The {_display(entity)} has no {arg}.")
+        sub = _check_values(
+            entity, Action(action.entity, "set", {"attribute": arg, "value": action.args[arg]})
+        )
+        if sub.status != ALLOWED:
+            return replace(sub, action=action)
+        action = _with_arg(action, arg, sub.action.args["value"])
+        clamped |= sub.clamped
+        reasons += [sub.reason] if sub.reason else []
+    return Decision(ALLOWED, action, None, " ".join(reasons), clamped)
 
 
 def _with_arg(action: Action, key: str, value: Any) -> Action:

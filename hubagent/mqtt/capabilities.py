@@ -212,8 +212,15 @@ def _light(config: dict[str, Any], attrs: dict[str, dict[str, Any]]) -> None:
     color = [m for m in modes if m in COLOR_MODES]
     if color:
         attrs["color"] = {"modes": color}
-    if isinstance(config.get("effect_list"), list) and config["effect_list"]:
-        attrs["effect"] = {"options": [str(e) for e in config["effect_list"]]}
+    effects = [str(e) for e in config.get("effect_list") or []]
+    schema = config.get("schema", "basic")
+    # HA: a basic light sends effects from its list to effect_command_topic; a JSON light
+    # with `effect: true` sends any effect; a template light has one when it lists them.
+    basic = schema not in ("json", "template") and bool(config.get("effect_command_topic"))
+    if schema == "json" and config.get("effect") is True:
+        attrs["effect"] = {"options": effects} if effects else {}
+    elif effects and (schema == "template" or basic):
+        attrs["effect"] = {"options": effects}
 
 
 def _options(config: dict[str, Any], key: str, default: list[str] | None = None) -> list[str]:
@@ -246,6 +253,20 @@ def _climate(config: dict[str, Any], attrs: dict[str, dict[str, Any]]) -> None:
             "step": 1,
             "unit": "%",
         }
+
+
+# HA's MQTT vacuum features when the config lists none (DEFAULT_SERVICES).
+VACUUM_DEFAULT_FEATURES = ("start", "stop", "return_home", "battery", "clean_spot")
+
+
+def _vacuum(config: dict[str, Any], attrs: dict[str, dict[str, Any]]) -> None:
+    features = config.get("supported_features")
+    features = features if isinstance(features, list) else VACUUM_DEFAULT_FEATURES
+    speeds = _options(config, "fan_speed_list")
+    if speeds and "fan_speed" in features and config.get("set_fan_speed_topic"):
+        attrs["fan_speed"] = {"options": speeds}
+    if "locate" in features and config.get("command_topic"):
+        attrs["locate"] = {}
 
 
 def capabilities(component: str, config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -296,13 +317,15 @@ def capabilities(component: str, config: dict[str, Any]) -> dict[str, dict[str, 
             attrs["value"]["unit"] = str(config["unit_of_measurement"])
     elif component == "text":
         attrs["value"] = {"min": config.get("min", 0), "max": config.get("max", 255)}
-    elif component == "siren":
+    elif component == "siren":  # HA: volume and duration are supported unless turned off
         if config.get("available_tones"):
             attrs["tone"] = {"options": _options(config, "available_tones")}
-        if config.get("support_volume_set"):
+        if config.get("support_volume_set", True) is not False:
             attrs["volume"] = {"min": 0, "max": 100, "unit": "%"}
-    elif component == "vacuum" and config.get("fan_speed_list"):
-        attrs["fan_speed"] = {"options": _options(config, "fan_speed_list")}
+        if config.get("support_duration", True) is not False:
+            attrs["duration"] = {"min": 0, "unit": "s"}
+    elif component == "vacuum":
+        _vacuum(config, attrs)
     elif component == "media_player" and (
         config.get("volume_command_topic") or config.get("volumeset_topic")
     ):

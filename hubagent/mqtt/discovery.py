@@ -9,6 +9,7 @@ and shared options), removal by an empty payload. Pure functions; the stateful p
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -19,7 +20,16 @@ from hubagent.mqtt.abbreviations import expand_abbreviations
 from hubagent.mqtt.capabilities import capabilities
 from hubagent.mqtt.templates import TemplateError, renderer
 from hubagent.mqtt.topics import reserved_topics_problem
+from hubagent.mqtt.validation import (
+    NON_ENTITY_PLATFORMS,
+    PLATFORMS,
+    InvalidConfig,
+    validate_component,
+    validate_device_discovery,
+)
 from hubagent.types import Entity
+
+log = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 131_072
 MAX_STRING_CHARS = 16_384
@@ -30,41 +40,10 @@ TOPIC_RE = re.compile(
     r"^(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?(?P<object_id>[a-zA-Z0-9_-]+)/config$"
 )
 
-COMPONENTS = frozenset(
-    {
-        "alarm_control_panel",
-        "binary_sensor",
-        "button",
-        "camera",
-        "climate",
-        "cover",
-        "device_automation",
-        "device_tracker",
-        "event",
-        "fan",
-        "humidifier",
-        "image",
-        "lawn_mower",
-        "light",
-        "lock",
-        "media_player",
-        "notify",
-        "number",
-        "scene",
-        "select",
-        "sensor",
-        "siren",
-        "switch",
-        "tag",
-        "text",
-        "update",
-        "vacuum",
-        "valve",
-        "water_heater",
-    }
-)
-# Not entities: triggers and tags only feed automations.
-NON_ENTITY_COMPONENTS = frozenset({"device_automation", "tag"})
+# HA's platforms (validation.PLATFORMS); triggers and tags only feed automations.
+COMPONENTS = PLATFORMS
+NON_ENTITY_COMPONENTS = NON_ENTITY_PLATFORMS
+_logged_invalid: set[str] = set()  # device-based components already reported (log once)
 
 # Options a device-based config shares with its components (HA's "shared options").
 SHARED_OPTIONS = (
@@ -97,6 +76,10 @@ class DiscoveryError(ValueError):
     """A discovery message that cannot be used (the manager logs it and carries on)."""
 
 
+class SchemaRejected(DiscoveryError):
+    """A config Home Assistant's platform schema rejects (validation.py)."""
+
+
 @dataclass
 class DiscoveredComponent:
     """One entity config found in a discovery message."""
@@ -117,6 +100,7 @@ class DiscoveryMessage:
     removed: list[str] = field(default_factory=list)  # component keys to remove
     remove_all: bool = False  # an empty payload: forget everything of this topic
     device_based: bool = False
+    invalid: list[tuple[str, str]] = field(default_factory=list)  # (component key, reason)
 
 
 def parse_topic(topic: str, prefix: str = "homeassistant") -> tuple[str, str | None, str] | None:
@@ -214,6 +198,8 @@ def _coerce(config: dict[str, Any]) -> None:
             ok = valid_publish_topic(value) if publish else valid_subscribe_topic(value)
             if not ok:
                 raise DiscoveryError(f"option {key!r} is not a valid topic: {value!r:.60}")
+    if isinstance(config.get("schema"), str):  # HA lower-cases the light schema name
+        config["schema"] = config["schema"].lower()
     if config.get("qos", 0) not in (0, 1, 2):
         raise DiscoveryError(f"qos must be 0, 1 or 2, got {config['qos']!r}")
     for key in ("name", "unique_id", "object_id", "default_entity_id"):
@@ -326,6 +312,10 @@ def _component(
     problem = reserved_topics_problem(config, prefix, bridge)
     if problem:  # a device naming the hub's, the broker's or everyone's topics
         raise DiscoveryError(f"component {key!r}: {problem}")
+    try:  # what Home Assistant would refuse to set up, the hub does not control either
+        validate_component(component, config)
+    except InvalidConfig as exc:
+        raise SchemaRejected(f"{component} {key!r}: {exc}") from None
     entity = None if component in NON_ENTITY_COMPONENTS else build_entity(component, config, key)
     return DiscoveredComponent(key=key, component=component, config=config, entity=entity)
 
@@ -360,9 +350,8 @@ def parse_message(
     if component == "device":
         _parse_device(msg, raw, prefix, node_id is None)
         return msg
-    if component not in COMPONENTS:
-        # Unknown platforms still become read-only entities so their state is visible.
-        component = slugify(component)
+    if component not in PLATFORMS:  # HA does not even subscribe to these
+        raise DiscoveryError(f"{topic}: {component!r} is not an MQTT platform of Home Assistant")
     config = _normalise(raw)
     msg.components.append(_component(component, config, key, prefix, node_id is None))
     return msg
@@ -375,18 +364,19 @@ def _parse_device(msg: DiscoveryMessage, raw: dict[str, Any], prefix: str, bridg
         raise DiscoveryError(f"{msg.topic}: device discovery needs a `cmps` mapping")
     if len(cmps) > MAX_COMPONENTS:
         raise DiscoveryError(f"{msg.topic}: too many components ({len(cmps)})")
-    if not isinstance(root.get("device"), dict):
-        raise DiscoveryError(f"{msg.topic}: device discovery needs a `device` mapping")
     base = raw.get("~") if isinstance(raw.get("~"), str) else None
+    parts = {
+        cmp_id: _normalise(cmp, base) if isinstance(cmp, dict) else cmp
+        for cmp_id, cmp in cmps.items()
+    }
+    try:  # HA drops the whole message when the device part is wrong
+        validate_device_discovery(root, parts)
+    except InvalidConfig as exc:
+        raise DiscoveryError(f"{msg.topic}: {exc}") from None
     shared = {k: root[k] for k in SHARED_OPTIONS if k in root}
-    for cmp_id, cmp_raw in cmps.items():
+    for cmp_id, cmp in parts.items():
         cmp_key = f"{msg.key} {cmp_id}"
-        if not isinstance(cmp_raw, dict):
-            raise DiscoveryError(f"{msg.topic}: component {cmp_id!r} must be a mapping")
-        cmp = _normalise(cmp_raw, base)
-        platform = cmp.pop("platform", None)
-        if not isinstance(platform, str) or not platform:
-            raise DiscoveryError(f"{msg.topic}: component {cmp_id!r} has no platform `p`")
+        platform = cmp.pop("platform")
         if not cmp:
             msg.removed.append(cmp_key)  # `{"p": ...}` alone removes the component
             continue
@@ -394,5 +384,10 @@ def _parse_device(msg: DiscoveryMessage, raw: dict[str, Any], prefix: str, bridg
         for key in ("device", "origin"):
             if key in root:
                 config[key] = root[key]
-        component = platform if platform in COMPONENTS else slugify(platform)
-        msg.components.append(_component(component, config, cmp_key, prefix, bridge))
+        try:
+            msg.components.append(_component(platform, config, cmp_key, prefix, bridge))
+        except SchemaRejected as exc:  # only this component, as HA does; the others stay
+            msg.invalid.append((cmp_key, str(exc)))
+            if cmp_key not in _logged_invalid and len(_logged_invalid) < 4096:
+                _logged_invalid.add(cmp_key)
+                log.warning("ignoring component of %s: %s", msg.topic[:200], exc)

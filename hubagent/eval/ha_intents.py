@@ -205,7 +205,9 @@ def evaluate(cases_path: Path, limit: int | None = None, out: Path | None = None
             key = str(case.get("fixture") or "")
             fixture = fixtures.get(key) or {}
             if key not in matchers:
-                matchers[key] = LocalMatcher(fixture_registry(fixture), case.get("lang", "en"))
+                matchers[key] = LocalMatcher(
+                    fixture_registry(fixture), case.get("lang", "en"), handled=UNSUPPORTED_INTENTS
+                )
             matcher = matchers[key]
             area = context_area(case, fixture)
             start = time.perf_counter()

@@ -71,10 +71,12 @@ class Agent:
         store: Store | None = None,
         language: str | Sequence[str] = "en",
         ha: Any = None,
+        assist: Any = None,
     ) -> None:
         """`send` publishes (or queues) one message; None makes a dry run that sends nothing.
         `language`: the language(s) served, the first the default.
-        `ha` is the Home Assistant bridge that executes entities imported from there."""
+        `ha` is the Home Assistant bridge that executes entities imported from there.
+        `assist` (hubagent.assist.Assistant) answers the intents about no device."""
         self.registry = registry
         self.cascade = cascade
         self.policy = policy
@@ -85,6 +87,7 @@ class Agent:
         )
         self.language = self.languages[0]
         self.ha = ha
+        self.assist = assist
 
     def request_language(self, tag: str | None, text: str) -> str:
         """The served language a request is in: the interface's tag, else the language of
@@ -133,6 +136,10 @@ class Agent:
         except Exception:  # noqa: BLE001 - the hub keeps answering whatever one request does
             log.exception("understanding failed for %r", text)
             return Reply(failed(self._language()))
+        if self.assist is not None and self.assist.handles(understanding):
+            self.assist.handle(understanding, requester=requester, channel=channel, area=area)
+        if (understanding.intent or {}).get("name") == "HassNevermind":
+            return Reply("", understanding=understanding)  # nothing to say, as in HA
         outcome = Outcome(answer=understanding.answer)
         refused = []
         for step in understanding.steps:

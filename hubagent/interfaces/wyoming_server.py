@@ -4,7 +4,10 @@ understood nothing it could do.
 
 Built on the `wyoming` package's AsyncTcpServer / AsyncEventHandler. A conversation id in
 the transcript's context (`context.conversation_id`) carries follow-ups; the reply's context
-returns it so the client can send it back with the next transcript.
+returns it so the client can send it back with the next transcript. A `satellite_id` or
+`device_id` in the context names the satellite: its room (the `satellites` map) is the
+request's area, and the timers it starts are reported to it as Wyoming timer events
+(`timer-started`, `-updated`, `-cancelled`, `-finished`) while it stays connected.
 """
 
 from __future__ import annotations
@@ -22,19 +25,22 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncTcpServer
 
 from hubagent.agent import Reply
+from hubagent.assist.context import origin
 from hubagent.conversation import Conversations
+from hubagent.interfaces.wyoming_timers import SatelliteTimers, package_info
 from hubagent.language import match as match_language
 
 log = logging.getLogger(__name__)
 
-_ATTRIBUTION = Attribution(name="hubagent", url="https://github.com/hubagent/hubagent")
-
 
 def hub_info(languages: list[str], version: str | None = None) -> Info:
     """The `info` answer: one handle program that controls the home."""
+    package_version, url = package_info()
+    version = version or package_version
+    attribution = Attribution(name="hubagent", url=url)
     model = HandleModel(
         name="hubagent",
-        attribution=_ATTRIBUTION,
+        attribution=attribution,
         installed=True,
         description="Local matcher with LLM fallback over the hub's registry",
         version=version,
@@ -42,7 +48,7 @@ def hub_info(languages: list[str], version: str | None = None) -> Info:
     )
     program = HandleProgram(
         name="hubagent",
-        attribution=_ATTRIBUTION,
+        attribution=attribution,
         installed=True,
         description="hubagent smart-home agent",
         version=version,
@@ -56,7 +62,14 @@ def was_handled(reply: Reply) -> bool:
     """True when the hub did, asked or answered something (else `not-handled`)."""
     understanding = reply.understanding
     answered = understanding is not None and bool(understanding.answer)
-    return bool(reply.actions) or reply.needs_confirmation or answered
+    # "Which one ...?" is a question, like "Say yes to confirm": the conversation goes on.
+    asked = understanding is not None and any(
+        (s.detail or "").startswith("which one? ") for s in understanding.steps
+    )
+    dismissed = (
+        understanding is not None and (understanding.intent or {}).get("name") == "HassNevermind"
+    )
+    return bool(reply.actions) or reply.needs_confirmation or answered or asked or dismissed
 
 
 class HandleEventHandler(AsyncEventHandler):
@@ -69,11 +82,20 @@ class HandleEventHandler(AsyncEventHandler):
         conversations: Conversations,
         info: Info,
         language: str,
+        satellites: Any = None,
+        timers: SatelliteTimers | None = None,
     ) -> None:
         super().__init__(reader, writer)
         self.conversations = conversations
         self.info = info
         self.language = language
+        self.satellites = satellites  # hubagent.assist.satellites.Satellites
+        self.timers = timers
+        self.satellite = f"wyoming-connection-{id(self):x}"  # until the client names one
+
+    async def disconnect(self) -> None:
+        if self.timers is not None:
+            self.timers.leave(self)
 
     async def handle_event(self, event: Event) -> bool:
         try:
@@ -101,15 +123,27 @@ class HandleEventHandler(AsyncEventHandler):
         raw_id = context.get("conversation_id")
         conversation_id = str(raw_id) if raw_id else None
         area = context.get("area") if isinstance(context.get("area"), str) else None
-        area_obj = self.conversations.agent.registry.find_area(area) if area else None
-        reply, conversation_id = await asyncio.to_thread(
-            self.conversations.handle,
-            transcript.text,
-            conversation_id,
-            channel="wyoming",
-            area=area_obj.id if area_obj else None,
-            language=transcript.language or None,
-        )
+        for key in ("satellite_id", "device_id"):
+            if isinstance(context.get(key), str) and context[key]:
+                self.satellite = context[key]
+                break
+        registry = self.conversations.agent.registry
+        if self.satellites is not None:
+            area_id = self.satellites.area_id(registry, self.satellite, area)
+        else:
+            area_obj = registry.find_area(area) if area else None
+            area_id = area_obj.id if area_obj else None
+        if self.timers is not None:
+            self.timers.join(self.satellite, self)
+        with origin(self.satellite, "wyoming"):  # to_thread copies it: timers know the satellite
+            reply, conversation_id = await asyncio.to_thread(
+                self.conversations.handle,
+                transcript.text,
+                conversation_id,
+                channel="wyoming",
+                area=area_id,
+                language=transcript.language or None,
+            )
         context["conversation_id"] = conversation_id
         result = Handled if was_handled(reply) else NotHandled
         await self.write_event(result(text=reply.text, context=context).event())
@@ -119,25 +153,68 @@ class WyomingServer:
     """The TCP server; `start()` inside a running loop, `stop()` in the same loop."""
 
     def __init__(
-        self, conversations: Conversations, host: str, port: int, language: str | Sequence[str]
+        self,
+        conversations: Conversations,
+        host: str,
+        port: int,
+        language: str | Sequence[str],
+        *,
+        satellites: Any = None,
+        timers: Any = None,
+        zeroconf: bool = False,
     ) -> None:
+        """`satellites`: hubagent.assist Satellites (id -> area); `timers`: the hub's
+        TimerManager, whose events go to the satellite that started each timer."""
         self.conversations = conversations
         languages = [language] if isinstance(language, str) else list(language)
         self.language = languages[0]
         self.info = hub_info(languages)
         self.server = AsyncTcpServer(host, port)
         self.host = host
+        self.satellites = satellites
+        self.timers = SatelliteTimers(timers) if timers is not None else None
+        self.zeroconf = zeroconf
+        self._zeroconf: Any = None
 
     async def start(self) -> int:
         """Listen; returns the bound port (port 0 picks a free one)."""
         await self.server.start(self._handler)
         sockets = self.server._server.sockets if self.server._server else []  # noqa: SLF001
-        return int(sockets[0].getsockname()[1]) if sockets else self.server.port
+        port = int(sockets[0].getsockname()[1]) if sockets else self.server.port
+        if self.timers is not None:
+            self.timers.attach(asyncio.get_running_loop())
+        if self.zeroconf:
+            await self._announce(port)
+        return port
+
+    async def _announce(self, port: int) -> None:
+        """`_wyoming._tcp` over mDNS so Home Assistant discovers the service."""
+        try:
+            from wyoming.zeroconf import HomeAssistantZeroconf
+        except ImportError:
+            log.warning("wyoming.zeroconf is on but the 'zeroconf' package is not installed")
+            return
+        host = None if self.host in ("0.0.0.0", "::") else self.host
+        try:
+            self._zeroconf = HomeAssistantZeroconf(port=port, name="hubagent", host=host)
+            await self._zeroconf.register_server()
+        except OSError as exc:
+            log.warning("zeroconf announcement failed: %s", exc)
 
     def _handler(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> HandleEventHandler:
-        return HandleEventHandler(reader, writer, self.conversations, self.info, self.language)
+        return HandleEventHandler(
+            reader,
+            writer,
+            self.conversations,
+            self.info,
+            self.language,
+            self.satellites,
+            self.timers,
+        )
 
     async def stop(self) -> None:
+        if self.timers is not None:
+            self.timers.detach()
         await self.server.stop()

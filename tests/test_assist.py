@@ -1,0 +1,181 @@
+"""The voice assistant without a broker: HA's timer, list, weather and broadcast intents
+answered through the agent in English and Chinese, timers persisted in a real SQLite store
+(20 at once, on time), lists surviving a restart."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from demohome import DEMO_HOME, wait_for
+
+from hubagent.act.policy import Policy
+from hubagent.agent import Agent
+from hubagent.assist import Parts, build
+from hubagent.assist.context import origin
+from hubagent.assist.timers import TimerManager
+from hubagent.config import PolicyConfig
+from hubagent.home.homefile import apply_home, load_home
+from hubagent.home.registry import Registry
+from hubagent.store.assist import TimerTable
+from hubagent.store.db import Store
+from hubagent.types import Entity, MqttMessage
+from hubagent.understand.cascade import Cascade
+from hubagent.understand.matcher import LocalMatchers
+
+
+class Hub:
+    """Registry, store, assistant and agent as the app wires them, sending into a list."""
+
+    def __init__(self, db: Path) -> None:
+        self.registry = Registry()
+        apply_home(self.registry, load_home(DEMO_HOME))
+        self.store = Store(db, "assist test")
+        self.sent: list[MqttMessage] = []
+        self.commands: list[str] = []
+        self.parts: Parts = build(
+            self.registry,
+            self.store,
+            self.sent.append,
+            lists=["Chores"],
+            run_command=lambda t: self.commands.append(str(t.command)),
+        )
+        matchers = LocalMatchers(
+            self.registry, ["en", "zh-hans"], handled=self.parts.assistant.intents
+        )
+        self.agent = Agent(
+            self.registry,
+            Cascade(matchers, None),
+            Policy(PolicyConfig(), self.registry),
+            None,
+            self.store,
+            ["en", "zh-hans"],
+            assist=self.parts.assistant,
+        )
+        self.parts.timers.start()
+
+    def say(self, text: str) -> str:
+        return self.agent.handle(text).text
+
+    def events(self, topic: str) -> list[dict]:
+        return [json.loads(m.payload) for m in self.sent if m.topic == topic]
+
+    def close(self) -> None:
+        self.parts.timers.stop()
+        self.store.close()
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Hub]:
+    made = Hub(tmp_path / "hub.db")
+    yield made
+    made.close()
+
+
+def test_timer_intents_answer_as_home_assistant_does(hub: Hub) -> None:
+    assert hub.say("set a 5 minute timer named pizza") == "Timer set for 5 minutes named pizza"
+    assert hub.say("set a timer for 1 hour") == "Timer set for 1 hour"
+    assert hub.say("pizza timer status") == "5 minutes left."
+    assert hub.say("add 5 minutes to pizza timer") == "5 minutes added to timer named pizza"
+    assert hub.say("pause pizza timer") == "Timer paused"
+    assert not hub.parts.timers.find(name="pizza")[0].is_active
+    assert hub.say("resume pizza timer") == "Timer resumed"
+    assert hub.say("cancel the pasta timer") == "Sorry, I couldn't find that timer"
+    assert hub.say("cancel timer") == "Sorry, I am unable to target multiple timers"
+    assert hub.say("cancel 1 hour timer") == "Timer cancelled"
+    assert hub.say("cancel all timers") == "Canceled 1 timer."
+    assert hub.say("timer status") == "No timers."
+    # Every change is announced on MQTT, and the retained state lists what still runs.
+    assert [e["event"] for e in hub.events("hubagent/notify/timer/started")] == ["started"] * 2
+    assert hub.events("hubagent/notify/timers")[-1] == []
+    assert next(m for m in hub.sent if m.topic == "hubagent/notify/timers").retain
+
+
+def test_chinese_timers_and_shopping_list(hub: Hub) -> None:
+    assert hub.say("设置一个10分钟的计时器") == "好的，已开始计时"
+    assert hub.parts.timers.timers()[0].total_seconds == 600
+    assert hub.say("把牛奶加到购物清单") == "好的，已把牛奶加入购物清单"
+    assert hub.say("取消所有计时器") == "好的，已取消所有计时器"
+    assert hub.parts.lists.items("todo.shopping_list") == [{"item": "牛奶", "done": False}]
+
+
+def test_a_timer_with_a_command_runs_it_when_done(hub: Hub) -> None:
+    with origin("sat-1", "wyoming"):
+        reply = hub.say("turn off the kitchen light in 1 second")
+    assert reply == "Command will be executed in 1 second"
+    timer = hub.parts.timers.timers()[0]
+    assert timer.satellite == "sat-1" and timer.command == "turn off the kitchen light"
+    wait_for(lambda: hub.commands == ["turn off the kitchen light"], timeout=3)
+    assert hub.events("hubagent/notify/timer/finished")[0]["id"] == timer.id
+
+
+def test_twenty_timers_at_once_each_on_time(tmp_path: Path) -> None:
+    store = Store(tmp_path / "hub.db")
+    timers = TimerManager(TimerTable(store))
+    finished: dict[str, float] = {}
+    timers.add_listener(
+        lambda event, t: finished.setdefault(t.id, time.time()) if event == "finished" else None
+    )
+    timers.start()
+    try:
+        started = [timers.start_timer(1 + (i % 3), name=f"t{i}") for i in range(20)]
+        assert len(timers.timers()) == 20
+        wait_for(lambda: len(finished) == 20, timeout=6)
+        for timer in started:
+            assert abs(finished[timer.id] - (timer.ends_at or 0)) < 1.0
+        assert timers.timers() == [] and TimerTable(store).load() == []
+    finally:
+        timers.stop()
+        store.close()
+
+
+def test_lists_survive_a_restart(tmp_path: Path) -> None:
+    first = Hub(tmp_path / "hub.db")
+    try:
+        assert first.say("add apples to my shopping list") == "Added apples"
+        assert first.say("add laundry to my chores list") == "Added laundry"
+        assert first.say("add dishes to my chores list") == "Added dishes"
+        assert first.say("check off laundry from my chores list") == "Checked off laundry"
+        assert first.say("remove bread from my chores list") == "bread is not on the list."
+    finally:
+        first.close()
+    second = Hub(tmp_path / "hub.db")
+    try:
+        assert second.parts.lists.items("todo.chores") == [
+            {"item": "laundry", "done": True},
+            {"item": "dishes", "done": False},
+        ]
+        assert second.parts.lists.read_back("todo.shopping_list", "en") == (
+            "On the Shopping list: apples."
+        )
+        assert second.say("delete dishes from my chores list") == "Removed dishes"
+    finally:
+        second.close()
+
+
+def test_weather_from_the_last_known_state_says_how_old(hub: Hub) -> None:
+    assert "no weather entity" in hub.say("what's the weather")
+    hub.registry.upsert(
+        Entity(
+            entity_id="weather.home",
+            name="Home",
+            state={"state": "rainy", "temperature": 8, "temperature_unit": "°C"},
+            last_changed=time.time() - 3 * 3600,
+        )
+    )
+    assert hub.say("what's the weather") == "8 °C and raining (as of 3 hours ago)"
+    assert hub.say("天气怎么样") == "现在8°C，有雨（3小时前的数据）"
+
+
+def test_broadcast_goes_to_mqtt(hub: Hub) -> None:
+    assert hub.say("broadcast that dinner is ready") == "Done"
+    (sent,) = hub.events("hubagent/notify/broadcast")
+    assert sent["message"] == "dinner is ready"
+
+
+def test_nevermind_and_media_without_a_searchable_player(hub: Hub) -> None:
+    assert hub.say("nevermind") == ""
+    assert "can't find a media player" in hub.say("play the song Bohemian Rhapsody in the kitchen")

@@ -1,9 +1,11 @@
 """Shopping and named todo lists: add, check off, remove, read back.
 
-Lists are `todo.*` entities of the registry, so the matcher's `name` slot finds them the
-way Home Assistant's sentences expect ("add apples to my Trader Joes list"). Lists the hub
-keeps itself (the shopping list and the config's `assistant.lists`) live in the store;
-lists imported from Home Assistant are changed through its `todo` services instead.
+Named lists are `todo.*` entities of the registry, so the matcher's `name` slot finds them
+the way Home Assistant's sentences expect ("add apples to my Trader Joes list"). Lists the
+hub keeps itself (the shopping list and the config's `assistant.lists`) live in the store;
+lists imported from Home Assistant (its `todo.shopping_list` too) are changed through its
+`todo` services instead. The hub's own shopping list is no registry entity: the shopping
+list sentences name no list, and a device count should not grow by one.
 """
 
 from __future__ import annotations
@@ -29,10 +31,9 @@ def list_entity_id(name: str) -> str:
 
 
 def add_list_entities(registry: Registry, names: Iterable[str]) -> None:
-    """Register the shopping list and the configured lists (unless an entity of that id is
-    known already, e.g. imported from Home Assistant)."""
-    wanted = {SHOPPING_LIST: "Shopping list"}
-    wanted.update({list_entity_id(n): n for n in names if n and n.strip()})
+    """Register the configured lists (unless an entity of that id is known already, e.g.
+    imported from Home Assistant)."""
+    wanted = {list_entity_id(n): n for n in names if n and n.strip()}
     for entity_id, name in wanted.items():
         if registry.get(entity_id) is None:
             registry.upsert(Entity(entity_id=entity_id, name=name, source=SOURCE))
@@ -55,10 +56,22 @@ class Lists:
             "HassListRemoveItem": self.remove,
         }
 
+    def shopping_list(self) -> Entity:
+        """Home Assistant's shopping list when imported, else the hub's own."""
+        return self.registry.get(SHOPPING_LIST) or Entity(
+            entity_id=SHOPPING_LIST, name="Shopping list", source=SOURCE
+        )
+
+    def get(self, entity_id: str) -> Entity | None:
+        if entity_id == SHOPPING_LIST:
+            return self.shopping_list()
+        entity = self.registry.get(entity_id)
+        return entity if entity is not None and entity.domain == "todo" else None
+
     def find(self, name: str | None) -> Entity | None:
         """The list entity a request names (the shopping list when it names none)."""
         if not name:
-            return self.registry.get(SHOPPING_LIST)
+            return self.shopping_list()
         said = normalize_name(name)
         for entity in self.registry.all():
             if entity.domain != "todo":
@@ -118,8 +131,8 @@ class Lists:
     # -- read back ----------------------------------------------------------------------
     def items(self, entity_id: str) -> list[dict[str, Any]]:
         """The list's items (HTTP `GET /api/lists/<id>`)."""
-        entity = self.registry.get(entity_id)
-        if entity is None or entity.domain != "todo":
+        entity = self.get(entity_id)
+        if entity is None:
             raise KeyError(entity_id)
         if entity.source == "homeassistant" and self.ha is not None:
             found = self.ha.call_service(
@@ -132,13 +145,14 @@ class Lists:
         return [{"item": i.item, "done": i.done} for i in self.table.items(entity_id, True)]
 
     def lists(self) -> list[dict[str, str]]:
-        return [
-            {"id": e.entity_id, "name": e.name} for e in self.registry.all() if e.domain == "todo"
-        ]
+        found = [e for e in self.registry.all() if e.domain == "todo"]
+        if SHOPPING_LIST not in {e.entity_id for e in found}:
+            found.insert(0, self.shopping_list())
+        return [{"id": e.entity_id, "name": e.name} for e in found]
 
     def read_back(self, entity_id: str, language: str) -> str:
         """The open items as one sentence."""
-        entity = self.registry.get(entity_id)
+        entity = self.get(entity_id)
         name = entity.name if entity else entity_id
         items = [i["item"] for i in self.items(entity_id) if not i["done"]]
         if not items:

@@ -179,3 +179,25 @@ def test_broadcast_goes_to_mqtt(hub: Hub) -> None:
 def test_nevermind_and_media_without_a_searchable_player(hub: Hub) -> None:
     assert hub.say("nevermind") == ""
     assert "can't find a media player" in hub.say("play the song Bohemian Rhapsody in the kitchen")
+
+
+def test_relative_volume_on_a_named_player_from_its_current_volume(hub: Hub) -> None:
+    hub.registry.upsert(
+        Entity(
+            entity_id="media_player.tv",
+            name="TV",
+            area="living_room",
+            attributes={"volume": {"min": 0, "max": 100}},
+            state={"state": "playing", "volume": 30},
+        )
+    )
+    reply = hub.agent.handle("turn up the TV volume by 20%")
+    assert [a.to_dict() for a in reply.actions] == [
+        {"entity": "media_player.tv", "action": "set_volume", "args": {"volume": 50}}
+    ]
+    reply = hub.agent.handle("TV volume down")
+    assert reply.actions[0].args == {"volume": 20}
+    hub.registry.update_state("media_player.tv", {"volume": None})
+    # Nothing is guessed: the local path refuses with the reason (the model may still try).
+    (step,) = hub.agent.cascade.matcher.match("turn up the TV volume").steps
+    assert step.error == "unknown_attribute" and "current volume is unknown" in step.detail

@@ -66,7 +66,10 @@ UNSUPPORTED_INTENTS = frozenset(
     }
 )
 # What a refusal says when the devices exist but lack the feature.
-_CANNOT = {"HassVacuumCleanArea": "clean a single room"}
+_CANNOT = {
+    "HassVacuumCleanArea": "clean a single room",
+    "HassSetVolumeRelative": "change the volume by a step (its current volume is unknown)",
+}
 # Recognitions remembered per (sentence, area) until the registry's names change: people
 # repeat their commands, and hassil takes several ms per sentence (HA's default agent keeps
 # such a cache too).

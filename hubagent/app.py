@@ -155,12 +155,13 @@ class Hub:
         like any other, by whoever set the timer, so policy and audit apply."""
         from hubagent.assist.context import origin
 
+        area = self.registry.find_area(timer.area) if timer.area else None
         with origin(timer.satellite, "timer"):
             reply = self.agent.handle(
                 timer.command,
                 requester=timer.requester,
                 channel="timer",
-                area=timer.area,
+                area=area.id if area else None,
                 language=timer.language,
             )
         log.info("timer %s ran %r: %s", timer.id, timer.command, reply.text)

@@ -201,3 +201,65 @@ def test_relative_volume_on_a_named_player_from_its_current_volume(hub: Hub) -> 
     # Nothing is guessed: the local path refuses with the reason (the model may still try).
     (step,) = hub.agent.cascade.matcher.match("turn up the TV volume").steps
     assert step.error == "unknown_attribute" and "current volume is unknown" in step.detail
+
+
+class FakeHomeAssistant:
+    """The bridge's `call_service`, recorded; search_media finds one track."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict]] = []
+
+    def call_service(self, domain: str, service: str, data: dict, return_response: bool = False):
+        self.calls.append((domain, service, data))
+        if service == "search_media":
+            hit = {"media_content_id": "track/1", "media_content_type": "music"}
+            return {data["entity_id"]: {"result": [hit]}}
+        return None
+
+
+def test_home_assistant_todo_lists_and_media_go_through_its_services(tmp_path: Path) -> None:
+    ha = FakeHomeAssistant()
+    registry = Registry()
+    apply_home(registry, load_home(DEMO_HOME))
+    for entity_id, name in (
+        ("todo.groceries", "Groceries"),
+        ("media_player.kitchen", "Kitchen speaker"),
+    ):
+        registry.upsert(
+            Entity(entity_id=entity_id, name=name, area="kitchen", source="homeassistant")
+        )
+    store = Store(tmp_path / "hub.db")
+    parts = build(registry, store, None, ha=ha)
+    matchers = LocalMatchers(registry, ["en"], handled=parts.assistant.intents)
+    agent = Agent(
+        registry,
+        Cascade(matchers, None),
+        Policy(PolicyConfig(), registry),
+        None,
+        store,
+        assist=parts.assistant,
+    )
+    try:
+        assert agent.handle("add apples to my groceries list").text == "Added apples"
+        assert (
+            agent.handle("play the song Bohemian Rhapsody in the kitchen").text == "Playing media"
+        )
+    finally:
+        store.close()
+    assert ha.calls[0] == ("todo", "add_item", {"entity_id": "todo.groceries", "item": "apples"})
+    assert [c[1] for c in ha.calls[1:]] == ["search_media", "play_media"]
+    assert ha.calls[2][2]["media_content_id"] == "track/1"
+    assert parts.lists.items("todo.shopping_list") == []  # nothing kept locally
+
+
+def test_satellites_map_to_areas_and_the_config_wins() -> None:
+    from hubagent.assist.satellites import Satellites
+
+    registry = Registry()
+    apply_home(registry, load_home(DEMO_HOME))
+    satellites = Satellites({"sat-1": "Kitchen"})
+    satellites.learn({"sat-1": "Office", "sat-2": "study", "sat-3": "Attic"})
+    assert satellites.area_id(registry, "sat-1", None) == "kitchen"
+    assert satellites.area_id(registry, "sat-2", None) == "office"  # by alias
+    assert satellites.area_id(registry, "sat-3", None) is None  # no such area here
+    assert satellites.area_id(registry, "sat-1", "bedroom") == "bedroom"  # what was said wins

@@ -136,8 +136,8 @@ class Agent:
         except Exception:  # noqa: BLE001 - the hub keeps answering whatever one request does
             log.exception("understanding failed for %r", text)
             return Reply(failed(self._language()))
-        if self.assist is not None and self.assist.handles(understanding):
-            self.assist.handle(understanding, requester=requester, channel=channel, area=area)
+        if self.assist is not None:
+            self._assist(understanding, requester, channel, area)
         if (understanding.intent or {}).get("name") == "HassNevermind":
             return Reply("", understanding=understanding)  # nothing to say, as in HA
         outcome = Outcome(answer=understanding.answer)
@@ -156,6 +156,20 @@ class Agent:
             outcome=outcome,
             refused=refused,
         )
+
+    def _assist(
+        self, understanding: Understanding, requester: str, channel: str, area: str | None
+    ) -> None:
+        """Let the assistant answer its intents (timers, lists, ...), also as pieces of a
+        request of several commands; their answers join the understanding's."""
+        pieces = understanding.parts or [understanding]
+        answered = False
+        for piece in pieces:
+            if self.assist.handles(piece):
+                self.assist.handle(piece, requester=requester, channel=channel, area=area)
+                answered = True
+        if answered and understanding.parts:
+            understanding.answer = " ".join(p.answer for p in pieces if p.answer) or None
 
     def execute(
         self, actions: list[Action], *, requester: str, channel: str, text: str = ""

@@ -263,3 +263,10 @@ def test_satellites_map_to_areas_and_the_config_wins() -> None:
     assert satellites.area_id(registry, "sat-2", None) == "office"  # by alias
     assert satellites.area_id(registry, "sat-3", None) is None  # no such area here
     assert satellites.area_id(registry, "sat-1", "bedroom") == "bedroom"  # what was said wins
+
+
+def test_a_timer_as_one_command_of_several(hub: Hub) -> None:
+    reply = hub.agent.handle("turn on the kitchen light and set a timer for 5 minutes")
+    assert [a.entity for a in reply.actions] == ["light.kitchen_ceiling"]
+    assert reply.text.startswith("Timer set for 5 minutes")
+    assert [t.total_seconds for t in hub.parts.timers.timers()] == [300]

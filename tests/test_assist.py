@@ -148,9 +148,9 @@ def test_lists_survive_a_restart(tmp_path: Path) -> None:
             {"item": "laundry", "done": True},
             {"item": "dishes", "done": False},
         ]
-        assert second.parts.lists.read_back("todo.shopping_list", "en") == (
-            "On the Shopping list: apples."
-        )
+        assert second.say("what's on my shopping list") == "Shopping list: apples."
+        assert second.say("read my chores list") == "Chores: dishes."
+        assert second.say("购物清单上有什么") == "购物清单上有：apples。"
         assert second.say("delete dishes from my chores list") == "Removed dishes"
     finally:
         second.close()

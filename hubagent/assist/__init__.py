@@ -15,6 +15,7 @@ from hubagent.assist.dispatch import Assistant
 from hubagent.assist.lists import Lists, add_list_entities
 from hubagent.assist.media import Media
 from hubagent.assist.notify import TimerNotifier
+from hubagent.assist.sentences import register as _register_sentences
 from hubagent.assist.timer_intents import TimerIntents
 from hubagent.assist.timers import RunCommand, TimerManager
 from hubagent.assist.weather import Weather
@@ -28,6 +29,7 @@ __all__ = ["ASSIST_INTENTS", "Assistant", "Parts", "build"]
 
 # Every intent the assistant answers (the matcher's `handled`).
 ASSIST_INTENTS = UNSUPPORTED_INTENTS
+_register_sentences()  # before any matcher of the hub is built
 
 
 @dataclass

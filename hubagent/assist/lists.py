@@ -54,6 +54,7 @@ class Lists:
             "HassListAddItem": self.add,
             "HassListCompleteItem": self.complete,
             "HassListRemoveItem": self.remove,
+            "HubListRead": self.read,
         }
 
     def shopping_list(self) -> Entity:
@@ -128,6 +129,12 @@ class Lists:
             return False
         return True
 
+    def read(self, request: AssistRequest) -> str:
+        entity = self.find(request.slots.get("name"))
+        if entity is None:
+            return phrase("no_list", request.language)
+        return self.read_back(entity.entity_id, request.language)
+
     # -- read back ----------------------------------------------------------------------
     def items(self, entity_id: str) -> list[dict[str, Any]]:
         """The list's items (HTTP `GET /api/lists/<id>`)."""
@@ -154,6 +161,8 @@ class Lists:
         """The open items as one sentence."""
         entity = self.get(entity_id)
         name = entity.name if entity else entity_id
+        if entity_id == SHOPPING_LIST and (entity is None or entity.source == SOURCE):
+            name = phrase("shopping_list", language)
         items = [i["item"] for i in self.items(entity_id) if not i["done"]]
         if not items:
             return phrase("list_empty", language, name=name)

@@ -63,6 +63,7 @@ UNSUPPORTED_INTENTS = frozenset(
         "HassGetWeather",
         "HassBroadcast",
         "HassMediaSearchAndPlay",
+        "HubListRead",  # the assistant's own sentences (hubagent.assist.sentences)
     }
 )
 # What a refusal says when the devices exist but lack the feature.

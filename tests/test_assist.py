@@ -270,3 +270,15 @@ def test_a_timer_as_one_command_of_several(hub: Hub) -> None:
     assert [a.entity for a in reply.actions] == ["light.kitchen_ceiling"]
     assert reply.text.startswith("Timer set for 5 minutes")
     assert [t.total_seconds for t in hub.parts.timers.timers()] == [300]
+
+
+def test_weather_from_an_outdoor_temperature_sensor(hub: Hub) -> None:
+    hub.registry.upsert(
+        Entity(
+            entity_id="sensor.outdoor_temperature",
+            name="Outdoor temperature",
+            device_class="temperature",
+            state={"state": 12.5, "unit_of_measurement": "°C"},
+        )
+    )
+    assert hub.say("what's the weather") == "12.5 °C"

@@ -222,3 +222,21 @@ def test_timer_and_list_over_http(served) -> None:
     assert pasta["satellite"] == "sat-kitchen" and pasta["area"] == "Kitchen"
     assert 295 <= pasta["seconds_left"] <= 300 and pasta["is_active"]
     assert {"item": "bread", "done": False} in items["items"]
+
+
+def test_zeroconf_without_the_package_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    import importlib.util
+
+    from hubagent.interfaces.wyoming_server import WyomingServer
+
+    if importlib.util.find_spec("zeroconf") is not None:
+        pytest.skip("the zeroconf package is installed")
+
+    async def go() -> int:
+        server = WyomingServer(None, "127.0.0.1", 0, "en", zeroconf=True)  # type: ignore[arg-type]
+        port = await server.start()
+        await server.stop()
+        return port
+
+    assert asyncio.run(go()) > 0
+    assert "'zeroconf' package is not installed" in caplog.text

@@ -13,6 +13,7 @@ request's area, and the timers it starts are reported to it as Wyoming timer eve
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -189,11 +190,11 @@ class WyomingServer:
 
     async def _announce(self, port: int) -> None:
         """`_wyoming._tcp` over mDNS so Home Assistant discovers the service."""
-        try:
-            from wyoming.zeroconf import HomeAssistantZeroconf
-        except ImportError:
+        if importlib.util.find_spec("zeroconf") is None:  # wyoming.zeroconf would log FATAL
             log.warning("wyoming.zeroconf is on but the 'zeroconf' package is not installed")
             return
+        from wyoming.zeroconf import HomeAssistantZeroconf
+
         host = None if self.host in ("0.0.0.0", "::") else self.host
         try:
             self._zeroconf = HomeAssistantZeroconf(port=port, name="hubagent", host=host)

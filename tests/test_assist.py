@@ -142,6 +142,9 @@ def test_lists_survive_a_restart(tmp_path: Path) -> None:
         assert first.say("remove bread from my chores list") == "bread is not on the list."
     finally:
         first.close()
+    # Items are sealed like the audit log: the store has a key, so no plain text on disk.
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("hub.db*"))
+    assert b"laundry" not in on_disk and b"apples" not in on_disk
     second = Hub(tmp_path / "hub.db")
     try:
         assert second.parts.lists.items("todo.chores") == [

@@ -193,8 +193,10 @@ def test_which_one_is_handled_and_the_answer_completes_it(served, sim: Simulator
     assert Handled.is_type(question.type)
     asked = Handled.from_event(question)
     assert asked.text.startswith("Which one") and "Desk lamp" in asked.text
+    assert asked.context["continue_conversation"] is True
     (done,) = talk(served, "the desk lamp", context=asked.context)
     assert Handled.is_type(done.type), done
+    assert Handled.from_event(done).context["continue_conversation"] is False
     wait_for(lambda: sim.device("light.desk_lamp").ha_state().get("state") == "on")
 
 

@@ -59,18 +59,24 @@ def hub_info(languages: list[str], version: str | None = None) -> Info:
     return Info(handle=[program])
 
 
+def asks(reply: Reply) -> bool:
+    """True when the reply is a question the next transcript answers."""
+    understanding = reply.understanding
+    steps = understanding.steps if understanding is not None else []
+    return reply.needs_confirmation or any(
+        (s.detail or "").startswith("which one? ") for s in steps
+    )
+
+
 def was_handled(reply: Reply) -> bool:
-    """True when the hub did, asked or answered something (else `not-handled`)."""
+    """True when the hub did, asked or answered something (else `not-handled`); "Which
+    one ...?" is a question like "Say yes to confirm", and "nevermind" is done quietly."""
     understanding = reply.understanding
     answered = understanding is not None and bool(understanding.answer)
-    # "Which one ...?" is a question, like "Say yes to confirm": the conversation goes on.
-    asked = understanding is not None and any(
-        (s.detail or "").startswith("which one? ") for s in understanding.steps
-    )
     dismissed = (
         understanding is not None and (understanding.intent or {}).get("name") == "HassNevermind"
     )
-    return bool(reply.actions) or reply.needs_confirmation or answered or asked or dismissed
+    return bool(reply.actions) or asks(reply) or answered or dismissed
 
 
 class HandleEventHandler(AsyncEventHandler):
@@ -146,6 +152,9 @@ class HandleEventHandler(AsyncEventHandler):
                 language=transcript.language or None,
             )
         context["conversation_id"] = conversation_id
+        # A question ("Which one ...?", "Say yes to confirm") waits for the answer: the
+        # protocol has no such flag, so the context tells clients that can listen again.
+        context["continue_conversation"] = asks(reply)
         result = Handled if was_handled(reply) else NotHandled
         await self.write_event(result(text=reply.text, context=context).event())
 

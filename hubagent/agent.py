@@ -107,10 +107,12 @@ class Agent:
         language: str | Sequence[str] = "en",
         ha: Any = None,
         queue_ttl_s: float = 300.0,
+        assist: Any = None,
     ) -> None:
         """`send` publishes (or queues) one message; None makes a dry run that sends nothing.
         `language`: the language(s) served, the first the default.
-        `ha` is the Home Assistant bridge that executes entities imported from there."""
+        `ha` is the Home Assistant bridge that executes entities imported from there.
+        `assist` (hubagent.assist.Assistant) answers the intents about no device."""
         self.registry = registry
         self.cascade = cascade
         self.policy = policy
@@ -122,6 +124,7 @@ class Agent:
         self.language = self.languages[0]
         self.ha = ha
         self.queue_ttl_s = queue_ttl_s  # the outbox's TTL, for replies about queued commands
+        self.assist = assist
 
     def request_language(self, tag: str | None, text: str) -> str:
         """The served language a request is in: the interface's tag, else the language of
@@ -172,6 +175,10 @@ class Agent:
         except Exception:  # noqa: BLE001 - the hub keeps answering whatever one request does
             log.exception("understanding failed for %r", text)
             return Reply(failed(self._language()))
+        if self.assist is not None:
+            self._assist(understanding, requester, channel, area)
+        if (understanding.intent or {}).get("name") == "HassNevermind":
+            return Reply("", understanding=understanding)  # nothing to say, as in HA
         outcome = Outcome(answer=understanding.answer)
         refused = []
         for step in understanding.steps:
@@ -205,6 +212,20 @@ class Agent:
             confirmed=True,
             origin=confirmed.origin,
         )
+
+    def _assist(
+        self, understanding: Understanding, requester: str, channel: str, area: str | None
+    ) -> None:
+        """Let the assistant answer its intents (timers, lists, ...), also as pieces of a
+        request of several commands; their answers join the understanding's."""
+        pieces = understanding.parts or [understanding]
+        answered = False
+        for piece in pieces:
+            if self.assist.handles(piece):
+                self.assist.handle(piece, requester=requester, channel=channel, area=area)
+                answered = True
+        if answered and understanding.parts:
+            understanding.answer = " ".join(p.answer for p in pieces if p.answer) or None
 
     def execute(
         self, actions: list[Action], *, requester: str, channel: str, text: str = ""

@@ -15,6 +15,7 @@ from typing import Any
 from hubagent.act.delivery import Courier, DeliveryGate, Readiness
 from hubagent.act.policy import Policy
 from hubagent.agent import Agent
+from hubagent.assist.satellites import Satellites
 from hubagent.automations import AutomationEngine
 from hubagent.config import Config, expand
 from hubagent.home.homefile import apply_home, load_home
@@ -151,11 +152,14 @@ class Hub:
         self.mqtt.on_connection_change(self._on_connection_change)
 
         self.policy = Policy(cfg.policy, self.registry)
-        self.matcher = LocalMatchers(self.registry, cfg.served_languages)
+        self.ha = self._ha_bridge(cfg)
+        self.satellites = Satellites(cfg.satellites)
+        self.assist = self._assistant(cfg)
+        handled = self.assist.assistant.intents if self.assist else frozenset()
+        self.matcher = LocalMatchers(self.registry, cfg.served_languages, handled=handled)
         self.runtime = runtime if runtime is not None else open_llm(cfg, use_llm)
         self.understander = LlmUnderstander(self.registry, self.runtime, cfg.language)
         self.cascade = Cascade(self.matcher, self.understander, self._student(cfg))
-        self.ha = self._ha_bridge(cfg)
         self.agent = Agent(
             self.registry,
             self.cascade,
@@ -165,6 +169,7 @@ class Hub:
             cfg.served_languages,
             ha=self.ha,
             queue_ttl_s=cfg.store.outbox_ttl_s,
+            assist=self.assist.assistant if self.assist else None,
         )
         self.automations = (
             AutomationEngine(self, expand(cfg.automations)) if cfg.automations else None
@@ -176,6 +181,37 @@ class Hub:
 
     def _student(self, cfg: Config) -> Any:
         return open_student(cfg, self.registry)
+
+    def _assistant(self, cfg: Config) -> Any:
+        """Timers, lists, weather, broadcast and media search (hubagent.assist), or None."""
+        if not cfg.assistant.enabled:
+            return None
+        from hubagent.assist import build
+
+        return build(
+            self.registry,
+            self.store,
+            self._send,
+            ha=self.ha,
+            lists=cfg.assistant.lists,
+            run_command=self._timer_command,
+        )
+
+    def _timer_command(self, timer: Any) -> None:
+        """A finished timer's command ("in 10 minutes turn off the oven light"): a request
+        like any other, by whoever set the timer, so policy and audit apply."""
+        from hubagent.assist.context import origin
+
+        area = self.registry.find_area(timer.area) if timer.area else None
+        with origin(timer.satellite, "timer"):
+            reply = self.agent.handle(
+                timer.command,
+                requester=timer.requester,
+                channel="timer",
+                area=area.id if area else None,
+                language=timer.language,
+            )
+        log.info("timer %s ran %r: %s", timer.id, timer.command, reply.text)
 
     def _ha_bridge(self, cfg: Config) -> Any:
         if not cfg.homeassistant.url:
@@ -300,7 +336,17 @@ class Hub:
             ).start()
         if self.automations is not None:
             self.automations.start()
+        if self.assist is not None:
+            self.assist.timers.start()
+            if self.ha is not None:
+                threading.Thread(target=self._learn_satellites, daemon=True).start()
         return connected
+
+    def _learn_satellites(self) -> None:
+        """Satellite areas from Home Assistant's device registry (config entries win)."""
+        found = self.ha.satellite_areas()
+        self.satellites.learn(found)
+        log.info("satellite areas from Home Assistant: %d", len(found))
 
     def stop(self) -> None:
         self._stopping = True
@@ -309,6 +355,8 @@ class Hub:
             self._ha_follower.close()
         if self.automations is not None:
             self.automations.stop()
+        if self.assist is not None:
+            self.assist.timers.stop()
         self.mqtt.stop()
         self.ingest.stop()  # what was received is handled before the store closes
         self.courier.stop()

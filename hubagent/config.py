@@ -157,6 +157,7 @@ class WyomingConfig:
     max_connections: int = 16
     max_connections_per_peer: int = 4
     idle_timeout_s: float = 60.0  # a connection silent this long (or mid-event) is closed
+    zeroconf: bool = False  # announce `_wyoming._tcp` (needs the `zeroconf` package)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,14 @@ class HomeAssistantConfig:
     import_domains: tuple[str, ...] = ()  # empty: every domain hubagent controls or reads
     timeout_s: float = 10.0
     refresh_s: float = 5.0  # state polling period when HA's WebSocket events are unavailable
+
+
+@dataclass(frozen=True)
+class AssistantConfig:
+    """The voice assistant's own intents (timers, lists, weather, broadcast, media search)."""
+
+    enabled: bool = True
+    lists: tuple[str, ...] = ()  # named todo lists kept by the hub besides the shopping list
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,9 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     wyoming: WyomingConfig = field(default_factory=WyomingConfig)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+    assistant: AssistantConfig = field(default_factory=AssistantConfig)
+    # Satellite or device id -> area (id or name): where a voice request comes from.
+    satellites: dict[str, str] = field(default_factory=dict)
 
     @property
     def served_languages(self) -> tuple[str, ...]:
@@ -272,6 +284,10 @@ def _coerce(hint: Any, value: Any, where: str, key: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, where, key)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: '{key}' must be a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, where, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         if isinstance(value, str):
             value = [value]

@@ -164,6 +164,9 @@ class Conversations:
         rooms = cues.mentioned_areas(registry, said)
         offered = [e for e in registry.all() if e.name in question]
         named = [e for e in offered if cues.names_device(e, registry, said)]
+        if len(named) > 1:  # "the desk lamp" names the Desk lamp, not every lamp offered
+            best = max(cues.name_match_length(e, registry, said) for e in named)
+            named = [e for e in named if cues.name_match_length(e, registry, said) == best]
         if rooms:
             named = [e for e in (named or offered) if e.area in rooms]
         if not named:

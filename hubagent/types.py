@@ -228,6 +228,9 @@ class Understanding:
     intent: dict[str, Any] | None = None  # {"name": ..., "slots": {...}} from the matcher
     answer: str | None = None  # for state questions, answered from the store
     latency_ms: float = 0.0
+    # A request of several commands understood piece by piece: each piece's own
+    # Understanding (the agent's assistant answers the pieces that are its intents).
+    parts: list[Understanding] = field(default_factory=list)
 
     @property
     def actions(self) -> list[Action]:

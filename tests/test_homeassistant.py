@@ -342,7 +342,13 @@ def test_import_real_recorded_demo_home(recorded_ha: RecordedHomeAssistant) -> N
     finally:
         recorded_ha.states_file = "recorded_states.json"
         recorded_ha.template_file = "recorded_template_registry.txt"
-    assert count == 77
+    assert count == 79  # with the two weather entities the voice assistant answers from
+    south = registry.get("weather.demo_weather_south").state
+    assert (south["state"], south["temperature"], south["temperature_unit"]) == (
+        "sunny",
+        21.6,
+        "°C",
+    )
     assert registry.get("light.ceiling_lights").area == "living_room"
     assert registry.area("living_room").floor == "ground_floor"
     assert registry.get("climate.hvac").attributes["temperature"]["max"] == 35

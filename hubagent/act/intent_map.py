@@ -96,6 +96,11 @@ def intent_to_action(entity: Entity, intent: str, slots: dict) -> Action | None:
                 break
     elif intent == "HassVacuumCleanArea":
         verb, args = "clean_area", {"area": slot_value(slots, "area")}
+    elif intent == "HassSetVolumeRelative":
+        volume = _relative_volume(entity, slot_value(slots, "volume_step"))
+        if volume is None:
+            return None
+        verb, args = "set_volume", {"volume": volume}
     elif intent in ("HassMediaPlayerMute", "HassMediaPlayerUnmute"):
         verb, args = "mute", {"mute": intent == "HassMediaPlayerMute"}
     elif intent in _DIRECT:
@@ -108,3 +113,23 @@ def intent_to_action(entity: Entity, intent: str, slots: dict) -> Action | None:
     if verb is None or not _verb_ok(entity, verb):
         return None
     return Action(entity.entity_id, verb, args)
+
+
+# What "volume up"/"down" without an amount changes, in percent (Home Assistant's step).
+VOLUME_STEP = 10
+
+
+def _relative_volume(entity: Entity, step: Any) -> int | None:
+    """The new volume (percent) for a relative change from the entity's current volume;
+    None when the current volume or the step is unknown (nothing is guessed)."""
+    current = entity.state.get("volume")
+    if isinstance(current, bool) or not isinstance(current, (int, float)):
+        return None
+    if step in ("up", "down"):
+        delta = VOLUME_STEP if step == "up" else -VOLUME_STEP
+    else:
+        try:
+            delta = float(step)
+        except (TypeError, ValueError):
+            return None
+    return int(round(max(0.0, min(100.0, float(current) + delta))))

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from hubagent.assist.targets import assist_target
 from hubagent.home.registry import Registry
 from hubagent.types import Area, Entity, Floor
 from hubagent.understand.matcher import QUERY_INTENTS, UNSUPPORTED_INTENTS, LocalMatcher
@@ -205,7 +206,9 @@ def evaluate(cases_path: Path, limit: int | None = None, out: Path | None = None
             key = str(case.get("fixture") or "")
             fixture = fixtures.get(key) or {}
             if key not in matchers:
-                matchers[key] = LocalMatcher(fixture_registry(fixture), case.get("lang", "en"))
+                matchers[key] = LocalMatcher(
+                    fixture_registry(fixture), case.get("lang", "en"), handled=UNSUPPORTED_INTENTS
+                )
             matcher = matchers[key]
             area = context_area(case, fixture)
             start = time.perf_counter()
@@ -216,7 +219,7 @@ def evaluate(cases_path: Path, limit: int | None = None, out: Path | None = None
             summary.latencies.append((time.perf_counter() - start) * 1000)
             _score(summary, case, found)
             _score_answer(summary, case, understanding)
-            _score_targets(summary, case, understanding)
+            _score_targets(summary, case, understanding, found, matcher.registry, area)
             if sink is not None:
                 sink.write(json.dumps(_prediction(case, found, understanding, summary)) + "\n")
     finally:
@@ -258,12 +261,24 @@ def _score_answer(summary: Summary, case: dict[str, Any], understanding: Any) ->
     )
 
 
-def _score_targets(summary: Summary, case: dict[str, Any], understanding: Any) -> None:
-    """Commands whose upstream target entities are known: did we act on exactly those?"""
+def _score_targets(
+    summary: Summary,
+    case: dict[str, Any],
+    understanding: Any,
+    found: Any,
+    registry: Registry,
+    area: str | None,
+) -> None:
+    """Commands whose upstream target entities are known: did we act on exactly those?
+    For the assistant's intents: is the list, weather entity or player it uses that one?"""
     expected = case.get("derived_target_entities")
     if not expected or case.get("intent") in QUERY_INTENTS:
         return
     got = {a.entity for a in understanding.actions} if understanding is not None else set()
+    if found is not None and found.name in UNSUPPORTED_INTENTS:
+        area_obj = registry.find_area(area) if area else None
+        target = assist_target(registry, found.name, found.slots, area_obj.id if area_obj else None)
+        got = {target} if target else set()
     summary.targets[1] += 1
     summary.targets[0] += got == set(expected)
 

@@ -276,6 +276,10 @@ def state_values(domain: str, state: str, attrs: dict[str, Any]) -> dict[str, An
         for key in ("temperature", "current_temperature", "fan_mode", "swing_mode"):
             if attrs.get(key) is not None:
                 values[key] = attrs[key]
+    if domain == "weather":  # what HassGetWeather's answer reads (hubagent.assist)
+        for key in ("temperature", "temperature_unit", "humidity"):
+            if attrs.get(key) is not None:
+                values[key] = attrs[key]
     if domain == "media_player" and isinstance(attrs.get("volume_level"), int | float):
         values["volume"] = round(attrs["volume_level"] * 100)
     for key in ("percentage", "humidity", "unit_of_measurement"):

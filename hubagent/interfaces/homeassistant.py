@@ -36,8 +36,16 @@ POST = HTTPMethod.POST
 # The client logs every WebSocket message at INFO; keep hubagent's log readable.
 logging.getLogger("homeassistant_api").setLevel(logging.WARNING)
 
-# Domains imported when `import_domains` is empty: what the hub can control or read.
-DEFAULT_DOMAINS: tuple[str, ...] = (*DOMAIN_VERBS, *sorted(READ_ONLY_DOMAINS))
+# Domains imported when `import_domains` is empty: what the hub can control or read, plus
+# the voice assistant's todo lists and weather (hubagent.assist).
+DEFAULT_DOMAINS: tuple[str, ...] = (*DOMAIN_VERBS, *sorted(READ_ONLY_DOMAINS), "todo", "weather")
+# Voice satellites' areas, by device id and by satellite entity id (hubagent.assist).
+SATELLITES_TEMPLATE = (
+    "{% set ns = namespace(out={}) %}{% for s in states.assist_satellite %}"
+    "{% set a = area_name(s.entity_id) %}{% if a %}"
+    "{% set ns.out = dict(ns.out, **{s.entity_id: a, device_id(s.entity_id): a}) %}"
+    "{% endif %}{% endfor %}{{ ns.out | tojson }}"
+)
 
 
 class HomeAssistantError(RuntimeError):
@@ -241,7 +249,31 @@ class HomeAssistantBridge:
         self.registry.set_available(entity.entity_id, state != "unavailable")
         return changed
 
+    def satellite_areas(self) -> dict[str, str]:
+        """Area names of HA's voice satellites, by device id and entity id ({} on failure)."""
+        try:
+            text = self._call("template", self.client.get_rendered_template, SATELLITES_TEMPLATE)
+            data = json.loads(text)
+        except (HomeAssistantError, ValueError) as exc:
+            log.info("satellite areas not readable: %s", exc)
+            return {}
+        return (
+            {str(k): str(v) for k, v in data.items() if k and v} if isinstance(data, dict) else {}
+        )
+
     # -- acting ------------------------------------------------------------------------
+    def call_service(
+        self, domain: str, service: str, data: dict[str, Any], return_response: bool = False
+    ) -> Any:
+        """Call any HA service (todo lists, media search); its response data when asked."""
+        path = f"services/{domain}/{service}" + ("?return_response" if return_response else "")
+        result = self._call(
+            f"{domain}.{service}", self.client.request, path, method=POST, json=data
+        )
+        if return_response and isinstance(result, dict):
+            return result.get("service_response")
+        return result
+
     def execute(self, action: Action) -> None:
         """Call the HA service for `action`; HomeAssistantError with a clear text on failure."""
         try:

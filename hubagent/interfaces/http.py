@@ -3,7 +3,9 @@
 aiohttp: well kept, asyncio-native, a small footprint on a hub, and the same stack Home
 Assistant uses. Endpoints (documented in `GET /api/openapi.json`):
 
-- `POST /api/conversation` {text, language?, conversation_id?, area?} -> the Reply
+- `POST /api/conversation` {text, language?, conversation_id?, area?, satellite_id?} -> the
+  Reply (a satellite mapped to a room speaks for that room)
+- `GET /api/timers`, `GET /api/lists`, `GET /api/lists/<id>` -> running timers, lists, items
 - `POST /api/actions` {actions: [Action...]} -> the Reply (same policy and audit as text)
 - `GET /api/entities[?area=]` -> entities with state and verbs
 - `GET /api/health`, `GET /api/openapi.json` -> open without a token: container health
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from hubagent.agent import Reply
+from hubagent.assist.context import origin
 from hubagent.conversation import MAX_ID_LENGTH, Conversations, valid_conversation_id
 from hubagent.interfaces.http_limits import (
     BadRequest,
@@ -112,6 +115,9 @@ class HttpApi:
         self.app.router.add_get("/api/entities", self.entities)
         self.app.router.add_get("/api/health", self.health)
         self.app.router.add_get("/api/openapi.json", self.openapi)
+        self.app.router.add_get("/api/timers", self.timers)
+        self.app.router.add_get("/api/lists", self.lists)
+        self.app.router.add_get("/api/lists/{list_id}", self.list_items)
 
     # -- middlewares ---------------------------------------------------------------------
     @web.middleware
@@ -176,15 +182,39 @@ class HttpApi:
         if conversation_id is not None and not valid_conversation_id(conversation_id):
             raise BadRequest(f"'conversation_id' must be at most {MAX_ID_LENGTH} characters")
         area = self._area(_optional_str(data, "area"))
-        reply, conversation_id = await asyncio.to_thread(
-            self.conversations.handle,
-            text,
-            conversation_id,
-            channel="http",
-            area=area,
-            language=language,
-        )
+        satellite = _optional_str(data, "satellite_id") or _optional_str(data, "device_id")
+        if area is None and satellite:  # a satellite mapped to a room speaks for that room
+            area = self.hub.satellites.area_id(self.hub.registry, satellite, None)
+        with origin(satellite, "http"):  # to_thread copies the context: timers know their device
+            reply, conversation_id = await asyncio.to_thread(
+                self.conversations.handle,
+                text,
+                conversation_id,
+                channel="http",
+                area=area,
+                language=language,
+            )
         return web.json_response(_reply(reply, conversation_id))
+
+    async def timers(self, request: web.Request) -> web.Response:
+        assist = self.hub.assist
+        running = [t.view() for t in assist.timers.timers()] if assist else []
+        return web.json_response({"timers": running})
+
+    async def lists(self, request: web.Request) -> web.Response:
+        assist = self.hub.assist
+        return web.json_response({"lists": assist.lists.lists() if assist else []})
+
+    async def list_items(self, request: web.Request) -> web.Response:
+        assist = self.hub.assist
+        list_id = request.match_info["list_id"]
+        if assist is None:
+            raise web.HTTPNotFound(reason="the assistant is off")
+        try:
+            items = await asyncio.to_thread(assist.lists.items, list_id)
+        except KeyError:
+            raise web.HTTPNotFound(reason=f"no list '{list_id}'") from None
+        return web.json_response({"id": list_id, "items": items})
 
     async def actions(self, request: web.Request) -> web.Response:
         data = await _json_body(request, self.body_timeout_s)

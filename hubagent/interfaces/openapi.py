@@ -67,6 +67,11 @@ def openapi_document(version: str = "0") -> dict[str, Any]:
                     "description": "from an earlier reply: carries follow-ups",
                 },
                 "area": {"type": "string", "description": "area id or name of the speaker"},
+                "satellite_id": {
+                    "type": "string",
+                    "description": "the satellite or device asking: its mapped area is the "
+                    "speaker's (when `area` is not given); its timers are reported to it",
+                },
             },
         },
         "ActionsRequest": {
@@ -145,6 +150,43 @@ def openapi_document(version: str = "0") -> dict[str, Any]:
                             },
                         },
                         "401": _UNAUTHORIZED,
+                    },
+                }
+            },
+            "/api/timers": {
+                "get": {
+                    "summary": "Running and paused voice timers (time left, name, area, "
+                    "satellite, command)",
+                    "security": secured,
+                    "responses": {"200": {"description": "{timers: [...]}"}, "401": _UNAUTHORIZED},
+                }
+            },
+            "/api/lists": {
+                "get": {
+                    "summary": "The shopping list and the named todo lists",
+                    "security": secured,
+                    "responses": {
+                        "200": {"description": "{lists: [{id, name}]}"},
+                        "401": _UNAUTHORIZED,
+                    },
+                }
+            },
+            "/api/lists/{list_id}": {
+                "get": {
+                    "summary": "A list's items (read back)",
+                    "security": secured,
+                    "parameters": [
+                        {
+                            "name": "list_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "{id, items: [{item, done}]}"},
+                        "401": _UNAUTHORIZED,
+                        "404": _ERROR,
                     },
                 }
             },

@@ -82,7 +82,14 @@ class Interfaces:
             self._runner, port = await start_http(api, cfg.http.host, cfg.http.port)
             self._addresses["http"] = f"http://{_url_host(cfg.http.host)}:{port}"
         if cfg.wyoming.enabled:
-            self._wyoming = WyomingServer(self.conversations, cfg.wyoming, cfg.served_languages)
+            assist = getattr(self.hub, "assist", None)
+            self._wyoming = WyomingServer(
+                self.conversations,
+                cfg.wyoming,
+                cfg.served_languages,
+                satellites=getattr(self.hub, "satellites", None),
+                timers=assist.timers if assist is not None else None,
+            )
             port = await self._wyoming.start()
             self._addresses["wyoming"] = f"tcp://{_url_host(cfg.wyoming.host)}:{port}"
 

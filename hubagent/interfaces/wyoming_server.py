@@ -2,24 +2,26 @@
 the hub acts on it and answers `handled` with the reply text, or `not-handled` when it
 understood nothing it could do.
 
-The `wyoming` package provides the events and their encoding; reading is done here, bounded,
-because the package's reader buffers whatever length a header declares (a 300 MB
-`payload_length` grew the hub by 324 MiB). Wyoming has no authentication, so the server
-also bounds what one peer can take: a connection cap (overall and per peer), an idle
-timeout that also limits how long one event may take to arrive, transcripts of at most
-4 KB, and understanding on a small thread pool of its own so a burst of transcripts cannot
-hold up the HTTP API. A peer outside `wyoming.trusted_peers` is unauthenticated: sensitive
-actions it asks for need a confirmation from the app (see `act.requesters`).
+The `wyoming` package provides the events and their encoding; reading is bounded (see
+`wyoming_io`). Wyoming has no authentication, so the server also bounds what one peer can
+take: a connection cap (overall and per peer), an idle timeout that also limits how long one
+event may take to arrive, transcripts of at most 4 KB, and understanding on a small thread
+pool of its own so a burst of transcripts cannot hold up the HTTP API. A peer outside
+`wyoming.trusted_peers` is unauthenticated: sensitive actions it asks for need a
+confirmation from the app (see `act.requesters`).
 
 A conversation id in the transcript's context (`context.conversation_id`) carries follow-ups;
-the reply's context returns it so the client can send it back with the next transcript.
+the reply's context returns it so the client can send it back with the next transcript. A
+`satellite_id` or `device_id` in the context names the satellite: its room (the `satellites`
+map) is the request's area, and the timers it starts are reported to it as Wyoming timer
+events (`timer-started`, `-updated`, `-cancelled`, `-finished`) while it stays connected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import ipaddress
-import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -35,34 +37,33 @@ from wyoming.ping import Ping, Pong
 
 from hubagent.act.requesters import Origin
 from hubagent.agent import Reply, acting_for
+from hubagent.assist.context import origin as satellite_origin
 from hubagent.config import WyomingConfig
 from hubagent.conversation import Conversations
+from hubagent.interfaces.wyoming_io import (
+    HEADER_LIMIT,
+    MAX_TRANSCRIPT_BYTES,
+    BadEvent,
+    EventTooLarge,
+    read_event,
+)
+from hubagent.interfaces.wyoming_timers import SatelliteTimers, package_info
 from hubagent.language import match as match_language
 
 log = logging.getLogger(__name__)
 
-_ATTRIBUTION = Attribution(name="hubagent", url="https://github.com/hubagent/hubagent")
-MAX_TRANSCRIPT_BYTES = 4096
-MAX_DATA_BYTES = 16 * 1024  # an event's data: the transcript plus its context
-MAX_PAYLOAD_BYTES = 64 * 1024
-HEADER_LIMIT = 64 * 1024  # the JSON header line (which may carry the data inline)
 LINGER_S, LINGER_BYTES = 1.0, 4 * 1024 * 1024  # after a refused event, see _linger
 UNDERSTAND_THREADS = 2  # Wyoming's share of the CPU; the HTTP API has the loop's default pool
 
 
-class EventTooLarge(ValueError):
-    """An event whose header, data or payload is over its limit: refused, not buffered."""
-
-
-class BadEvent(ValueError):
-    """Bytes that are not a Wyoming event."""
-
-
 def hub_info(languages: list[str], version: str | None = None) -> Info:
     """The `info` answer: one handle program that controls the home."""
+    package_version, url = package_info()
+    version = version or package_version
+    attribution = Attribution(name="hubagent", url=url)
     model = HandleModel(
         name="hubagent",
-        attribution=_ATTRIBUTION,
+        attribution=attribution,
         installed=True,
         description="Local matcher with LLM fallback over the hub's registry",
         version=version,
@@ -70,7 +71,7 @@ def hub_info(languages: list[str], version: str | None = None) -> Info:
     )
     program = HandleProgram(
         name="hubagent",
-        attribution=_ATTRIBUTION,
+        attribution=attribution,
         installed=True,
         description="hubagent smart-home agent",
         version=version,
@@ -80,57 +81,24 @@ def hub_info(languages: list[str], version: str | None = None) -> Info:
     return Info(handle=[program])
 
 
+def asks(reply: Reply) -> bool:
+    """True when the reply is a question the next transcript answers."""
+    understanding = reply.understanding
+    steps = understanding.steps if understanding is not None else []
+    return reply.needs_confirmation or any(
+        (s.detail or "").startswith("which one? ") for s in steps
+    )
+
+
 def was_handled(reply: Reply) -> bool:
-    """True when the hub did, asked or answered something (else `not-handled`)."""
+    """True when the hub did, asked or answered something (else `not-handled`); "Which
+    one ...?" is a question like "Say yes to confirm", and "nevermind" is done quietly."""
     understanding = reply.understanding
     answered = understanding is not None and bool(understanding.answer)
-    return bool(reply.actions) or reply.needs_confirmation or answered
-
-
-def _length(header: dict[str, Any], key: str, limit: int) -> int:
-    value = header.get(key)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadEvent(f"{key} must be a non-negative integer")
-    if value > limit:
-        raise EventTooLarge(f"{key} {value} is over the limit of {limit} bytes")
-    return value
-
-
-async def read_event(reader: asyncio.StreamReader) -> Event | None:
-    """One event, every part checked against its limit before it is read; None at EOF."""
-    try:
-        line = await reader.readuntil(b"\n")
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
-            raise BadEvent("connection closed inside an event header") from None
-        return None
-    except asyncio.LimitOverrunError:
-        raise EventTooLarge(f"event header over {HEADER_LIMIT} bytes") from None
-    try:
-        header = json.loads(line)
-    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
-        raise BadEvent("event header is not JSON") from None
-    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
-        raise BadEvent("event header without a type")
-    data_length = _length(header, "data_length", MAX_DATA_BYTES)
-    payload_length = _length(header, "payload_length", MAX_PAYLOAD_BYTES)
-    data = header.get("data") or {}
-    if not isinstance(data, dict):
-        raise BadEvent("event data must be an object")
-    try:
-        if data_length:
-            extra = json.loads(await reader.readexactly(data_length))
-            if not isinstance(extra, dict):
-                raise BadEvent("event data must be an object")
-            data.update(extra)
-        payload = await reader.readexactly(payload_length) if payload_length else None
-    except asyncio.IncompleteReadError:
-        raise BadEvent("connection closed inside an event") from None
-    except (ValueError, RecursionError):
-        raise BadEvent("event data is not JSON") from None
-    return Event(type=header["type"], data=data, payload=payload)
+    dismissed = (
+        understanding is not None and (understanding.intent or {}).get("name") == "HassNevermind"
+    )
+    return bool(reply.actions) or asks(reply) or answered or dismissed
 
 
 def parse_peers(entries: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -159,6 +127,7 @@ class HandleEventHandler:
         self.server = server
         self.origin = origin
         self.language = server.language
+        self.satellite = f"wyoming-connection-{id(self):x}"  # until the client names one
 
     async def run(self) -> None:
         """Answer events until EOF, an idle timeout or an event over its limits."""
@@ -183,6 +152,8 @@ class HandleEventHandler:
         except (ConnectionError, OSError) as exc:
             log.debug("wyoming: %s: %s", self.origin.who, exc)
         finally:
+            if self.server.timers is not None:
+                self.server.timers.leave(self)
             self.writer.close()
 
     async def _linger(self) -> None:
@@ -235,6 +206,12 @@ class HandleEventHandler:
         raw_id = context.get("conversation_id")
         conversation_id = str(raw_id) if raw_id else None
         area = context.get("area") if isinstance(context.get("area"), str) else None
+        for key in ("satellite_id", "device_id"):
+            if isinstance(context.get(key), str) and context[key]:
+                self.satellite = context[key]
+                break
+        if self.server.timers is not None:
+            self.server.timers.join(self.satellite, self)
         loop = asyncio.get_running_loop()
         reply, conversation_id = await loop.run_in_executor(
             self.server.pool,
@@ -245,6 +222,9 @@ class HandleEventHandler:
             transcript.language or None,
         )
         context["conversation_id"] = conversation_id
+        # A question ("Which one ...?", "Say yes to confirm") waits for the answer: the
+        # protocol has no such flag, so the context tells clients that can listen again.
+        context["continue_conversation"] = asks(reply)
         result = Handled if was_handled(reply) else NotHandled
         await self.write_event(result(text=reply.text, context=context).event())
 
@@ -252,14 +232,17 @@ class HandleEventHandler:
         self, text: str, conversation_id: str | None, area: str | None, language: str | None
     ) -> tuple[Reply, str]:
         conversations = self.server.conversations
-        area_obj = conversations.agent.registry.find_area(area) if area else None
-        with acting_for(self.origin):
+        registry = conversations.agent.registry
+        if self.server.satellites is not None:
+            area_id = self.server.satellites.area_id(registry, self.satellite, area)
+        else:
+            area_obj = registry.find_area(area) if area else None
+            area_id = area_obj.id if area_obj else None
+        # Both set here, on the pool's thread: the requester (trust, budgets) and the
+        # satellite (its timers report back to it).
+        with acting_for(self.origin), satellite_origin(self.satellite, "wyoming"):
             return conversations.handle(
-                text,
-                conversation_id,
-                channel="wyoming",
-                area=area_obj.id if area_obj else None,
-                language=language,
+                text, conversation_id, channel="wyoming", area=area_id, language=language
             )
 
 
@@ -267,7 +250,13 @@ class WyomingServer:
     """The TCP server; `start()` inside a running loop, `stop()` in the same loop."""
 
     def __init__(
-        self, conversations: Conversations, cfg: WyomingConfig, language: str | Sequence[str]
+        self,
+        conversations: Conversations,
+        cfg: WyomingConfig,
+        language: str | Sequence[str],
+        *,
+        satellites: Any = None,
+        timers: Any = None,
     ) -> None:
         self.conversations = conversations
         self.cfg = cfg
@@ -280,13 +269,35 @@ class WyomingServer:
         self._server: asyncio.Server | None = None
         self._tasks: dict[asyncio.Task[None], str] = {}
         self.refused_connections = 0
+        self.satellites = satellites  # hubagent.assist.satellites.Satellites
+        self.timers = SatelliteTimers(timers) if timers is not None else None
+        self._zeroconf: Any = None
 
     async def start(self) -> int:
         """Listen; returns the bound port (port 0 picks a free one)."""
         self._server = await asyncio.start_server(
             self._connection, self.cfg.host, self.cfg.port, limit=HEADER_LIMIT
         )
-        return int(self._server.sockets[0].getsockname()[1])
+        port = int(self._server.sockets[0].getsockname()[1])
+        if self.timers is not None:
+            self.timers.attach(asyncio.get_running_loop())
+        if self.cfg.zeroconf:
+            await self._announce(port)
+        return port
+
+    async def _announce(self, port: int) -> None:
+        """`_wyoming._tcp` over mDNS so Home Assistant discovers the service."""
+        if importlib.util.find_spec("zeroconf") is None:  # wyoming.zeroconf would log FATAL
+            log.warning("wyoming.zeroconf is on but the 'zeroconf' package is not installed")
+            return
+        from wyoming.zeroconf import HomeAssistantZeroconf
+
+        host = None if self.host in ("0.0.0.0", "::") else self.host
+        try:
+            self._zeroconf = HomeAssistantZeroconf(port=port, name="hubagent", host=host)
+            await self._zeroconf.register_server()
+        except OSError as exc:
+            log.warning("zeroconf announcement failed: %s", exc)
 
     def is_trusted(self, ip: str) -> bool:
         try:
@@ -335,6 +346,8 @@ class WyomingServer:
         return len(self._tasks)
 
     async def stop(self) -> None:
+        if self.timers is not None:
+            self.timers.detach()
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):

@@ -81,4 +81,5 @@ class Cascade:
             path="local",
             intent=results[0].intent,
             answer=" ".join(answers) or None,
+            parts=results,
         )

@@ -41,8 +41,10 @@ QUERY_INTENTS = frozenset({"HassGetState", "HassClimateGetTemperature"})
 _NO_DEVICE_INTENTS = frozenset(
     {"HassGetCurrentTime", "HassGetCurrentDate", "HassNevermind", "HassRespond"}
 )
-# Intents the hub cannot carry out locally (timers, lists, weather, broadcast, media
-# search): recognised, but match() hands them to the next path of the cascade.
+# Intents about no device of the registry (timers, lists, weather, broadcast, media
+# search): a matcher built with them in `handled` recognises them and passes them on
+# unresolved for the agent's handlers (hubagent.assist); otherwise they are not tried and
+# match() hands them to the next path of the cascade.
 UNSUPPORTED_INTENTS = frozenset(
     {
         "HassStartTimer",
@@ -61,10 +63,14 @@ UNSUPPORTED_INTENTS = frozenset(
         "HassGetWeather",
         "HassBroadcast",
         "HassMediaSearchAndPlay",
+        "HubListRead",  # the assistant's own sentences (hubagent.assist.sentences)
     }
 )
 # What a refusal says when the devices exist but lack the feature.
-_CANNOT = {"HassVacuumCleanArea": "clean a single room"}
+_CANNOT = {
+    "HassVacuumCleanArea": "clean a single room",
+    "HassSetVolumeRelative": "change the volume by a step (its current volume is unknown)",
+}
 # Recognitions remembered per (sentence, area) until the registry's names change: people
 # repeat their commands, and hassil takes several ms per sentence (HA's default agent keeps
 # such a cache too).
@@ -86,17 +92,26 @@ class Recognition:
 class LocalMatcher:
     """Sentence templates of one language over one registry; thread-safe."""
 
-    def __init__(self, registry: Registry, language: str = "en", warm: bool = True) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        language: str = "en",
+        warm: bool = True,
+        handled: frozenset[str] = frozenset(),
+    ) -> None:
+        """`handled`: intents of UNSUPPORTED_INTENTS that a handler downstream answers."""
         self.registry = registry
         self.data: LanguageData = load_language(language)  # UnknownLanguageError if none
         self.language = self.data.code
+        self.handled = handled & UNSUPPORTED_INTENTS
         # Intents the hub hands on anyway are not tried at all: about 15% less per sentence.
+        skipped = UNSUPPORTED_INTENTS - self.handled
         self._intents = replace(
             self.data.intents,
             intents={
                 name: intent
                 for name, intent in self.data.intents.intents.items()
-                if name not in UNSUPPORTED_INTENTS
+                if name not in skipped
             },
         )
         self._lock = threading.Lock()
@@ -190,7 +205,7 @@ class LocalMatcher:
         """Understand `text` (spoken in `area`) locally; None hands it to the next path."""
         start = time.perf_counter()
         found = self.recognize(text, area)
-        if found is None or found.name in UNSUPPORTED_INTENTS:
+        if found is None or (found.name in UNSUPPORTED_INTENTS and found.name not in self.handled):
             return None
         understanding = self.resolve(text, found, area)
         if understanding is not None:
@@ -202,6 +217,8 @@ class LocalMatcher:
         """Targets, actions or an answer for a recognised intent."""
         intent = {"name": found.name, "slots": dict(found.slots)}
         done = Understanding(text=text, steps=[], path="local", intent=intent)
+        if found.name in self.handled:
+            return done  # the agent's handler (hubagent.assist) acts on it
         if found.name in _NO_DEVICE_INTENTS:
             done.answer = self._render(found, [], [])
             return done
@@ -260,12 +277,20 @@ class LocalMatchers:
     `match`/`recognize`/`resolve` take the current request's language
     (`hubagent.language.current()`, set by the agent) and fall back to the first served one."""
 
-    def __init__(self, registry: Registry, languages: Sequence[str], warm: bool = True) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        languages: Sequence[str],
+        warm: bool = True,
+        handled: frozenset[str] = frozenset(),
+    ) -> None:
         self.registry = registry
         self.languages = served_languages(languages)
         # Built at start: a language's sentences load in well under a second, and the first
         # request in it should be as fast as any other.
-        self.by_language = {code: LocalMatcher(registry, code, warm) for code in self.languages}
+        self.by_language = {
+            code: LocalMatcher(registry, code, warm, handled) for code in self.languages
+        }
         self.default = self.by_language[self.languages[0]]
         self.language = self.default.language
         self.data = self.default.data

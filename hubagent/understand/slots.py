@@ -8,6 +8,7 @@ default conversation agent does.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import home_assistant_intents
 from hassil import Intents, RecognizeResult, SlotList, TextSlotList
+from hassil.util import merge_dict
 
 from hubagent.home.registry import Registry
 
@@ -55,6 +57,17 @@ class LanguageData:
 
 _CACHE: dict[str, LanguageData] = {}
 _CACHE_LOCK = threading.Lock()
+# Sentences other parts of the hub add to a language (intents-package format), merged in
+# when the language is loaded: the assistant's "what's on my shopping list".
+_EXTRA: dict[str, list[dict[str, Any]]] = {}
+
+
+def add_sentences(language: str, data: dict[str, Any]) -> None:
+    """Add sentences (`{"intents": {name: {"data": [...]}}}`) to a language's templates."""
+    code = resolve_language(language)
+    with _CACHE_LOCK:
+        _EXTRA.setdefault(code, []).append(data)
+        _CACHE.pop(code, None)  # parsed again, with them, by the next matcher
 
 
 def resolve_language(language: str) -> str:
@@ -83,6 +96,10 @@ def load_language(language: str) -> LanguageData:
         data = home_assistant_intents.get_intents(code)
         if not data:
             raise UnknownLanguageError(f"the intents package has no data for {code!r}")
+        if _EXTRA.get(code):
+            data = copy.deepcopy(data)  # the package may hand out its own cached dict
+            for extra in _EXTRA[code]:
+                merge_dict(data, copy.deepcopy(extra))
         responses = data.get("responses") or {}
         loaded = LanguageData(
             code=code,

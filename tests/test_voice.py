@@ -57,10 +57,11 @@ def started(cfg: Config, sim: Simulator) -> Hub:
 
 
 class Observer:
-    """A second MQTT client (the hub's account) recording what the hub notifies."""
+    """A second MQTT client (a hub worker account: client ids are bound to accounts, so the
+    hub's own would kick the hub) recording what the hub notifies."""
 
     def __init__(self, env: BrokerEnv) -> None:
-        self.client = MqttClient(env.mqtt_config())
+        self.client = MqttClient(env.mqtt_config("hubagent-2"))
         self.seen: list[tuple[str, dict[str, Any], float]] = []
         self._lock = threading.Lock()
         self.client.start()
@@ -229,13 +230,15 @@ def test_timer_and_list_over_http(served) -> None:
 def test_zeroconf_without_the_package_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     import importlib.util
 
+    from hubagent.config import WyomingConfig
     from hubagent.interfaces.wyoming_server import WyomingServer
 
     if importlib.util.find_spec("zeroconf") is not None:
         pytest.skip("the zeroconf package is installed")
 
     async def go() -> int:
-        server = WyomingServer(None, "127.0.0.1", 0, "en", zeroconf=True)  # type: ignore[arg-type]
+        cfg = WyomingConfig(host="127.0.0.1", port=0, zeroconf=True)
+        server = WyomingServer(None, cfg, "en")  # type: ignore[arg-type]
         port = await server.start()
         await server.stop()
         return port

@@ -183,10 +183,10 @@ class DiscoveryManager(StateDeliveryMixin):
             or self._unique_conflict(cmp)
         )
         if problem:
-            self.counters["rejected"] += 1
             self._warn_once(
                 f"cmd:{cmp.key}", "ignoring %s from %s: %s", entity.entity_id, topic, problem
             )
+            self.counters["rejected"] += 1  # after the log: watchers of the count see both
             return
         if old is not None and old.component != cmp.component:
             self._remove(cmp.key)  # a different platform is a different entity

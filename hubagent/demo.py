@@ -114,6 +114,8 @@ def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     print("starting mosquitto (TLS, generated certificates and ACLs) ...")
     local = start_local_broker(workdir, device_accounts_from_homes([home]))
+    # For scripts and the README's mosquitto_rr example: the broker's port changes each run.
+    (workdir / "broker-port").write_text(f"{local.broker.password_port}\n", encoding="utf-8")
     simulator = Simulator(home, local.mqtt_config)
     hub: Hub | None = None
     interfaces: Interfaces | None = None

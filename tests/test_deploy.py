@@ -1,4 +1,4 @@
-"""Deployment files: docker-compose, Dockerfile, the Home Assistant add-on, the example config.
+"""Deployment files: docker-compose, Dockerfile, the example config (the add-on: test_addon.py).
 
 No Docker engine (nor the compose plugin) runs here, so the files are checked structurally,
 and the commands the containers run are run directly: `hubagent certs init`, `hubagent acl`,
@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -25,39 +24,11 @@ import yaml
 from conftest import require_mosquitto
 
 from hubagent.config import Config, load_config
-from hubagent.interfaces.addon import AddonConfigError, build_addon_config, write_addon_config
 from hubagent.mqtt.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
-ADDON = ROOT / "addon"
 HUBAGENT = [sys.executable, "-m", "hubagent.cli"]
-
-# What `GET http://supervisor/services/mqtt` returns when the Mosquitto add-on runs
-# (Supervisor API docs, "Services": host, port, ssl, protocol, username, password).
-SUPERVISOR_MQTT = {
-    "result": "ok",
-    "data": {
-        "addon": "core_mosquitto",
-        "host": "core-mosquitto",
-        "port": 1883,
-        "ssl": False,
-        "protocol": "3.1.1",
-        "username": "addons",
-        "password": "Eishei1quahBaeyoh7ahsh6eeNg3ohch",
-    },
-}
-ADDON_OPTIONS = {
-    "language": "en",
-    "llm_model": "default",
-    "llm_threads": 2,
-    "http_token": "s3cret-token",
-    "import_homeassistant": True,
-    "allow_entities": [],
-    "deny_entities": ["lock.front_door"],
-    "deny_domains": ["alarm_control_panel"],
-    "homes": ["/share/hubagent/home.yaml"],
-}
 
 
 def _yaml(path: Path) -> dict:
@@ -141,7 +112,7 @@ def test_example_config_covers_every_key() -> None:
 
 
 def test_scripts_pass_bash_n_and_shellcheck() -> None:
-    scripts = [ADDON / "run.sh", DEPLOY / "entrypoint.sh"]
+    scripts = [DEPLOY / "entrypoint.sh"]
     for script in scripts:
         assert os.access(script, os.X_OK), f"{script} is not executable"
         assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
@@ -238,104 +209,3 @@ def test_compose_commands_connect_over_tls(tmp_path: Path) -> None:
                 proc.wait(10)
         shutil.rmtree(work, ignore_errors=True)
     assert "hubagent" in (broker.stderr.read() if broker and broker.stderr else "")
-
-
-# -- Home Assistant add-on -------------------------------------------------------------------
-VALID_ARCH = {"armhf", "armv7", "aarch64", "amd64", "i386"}
-VALID_STARTUP = {"initialize", "system", "services", "application", "once"}
-
-
-def test_addon_config_schema() -> None:
-    cfg = _yaml(ADDON / "config.yaml")
-    for key in ("name", "version", "slug", "description", "arch"):
-        assert cfg.get(key), f"addon/config.yaml needs '{key}'"
-    assert isinstance(cfg["version"], str)
-    assert re.fullmatch(r"[a-z0-9_]+", cfg["slug"])
-    assert set(cfg["arch"]) <= VALID_ARCH
-    assert cfg["startup"] in VALID_STARTUP
-    assert "mqtt:need" in cfg["services"] and cfg["homeassistant_api"] is True
-    assert {"8124/tcp", "10600/tcp"} <= set(cfg["ports"])
-    assert set(cfg["options"]) == set(cfg["schema"]), "options and schema keys differ"
-    # Every option's default satisfies its schema type.
-    for key, rule in cfg["schema"].items():
-        value = cfg["options"][key]
-        if isinstance(rule, list):
-            assert isinstance(value, list)
-        elif rule.startswith("list("):
-            assert str(value) in rule[5:-1].split("|"), key
-        elif rule.startswith("int"):
-            assert isinstance(value, int), key
-        elif rule == "bool":
-            assert isinstance(value, bool), key
-    build = _yaml(ADDON / "build.yaml")
-    assert set(cfg["arch"]) <= set(build["build_from"])
-    translated = _yaml(ADDON / "translations" / "en.yaml")["configuration"]
-    assert set(translated) == set(cfg["options"])
-    docker = (ADDON / "Dockerfile").read_text()
-    assert "ARG BUILD_FROM" in docker and "hubagent model fetch" in docker
-    run = (ADDON / "run.sh").read_text()
-    assert "/services/mqtt" in run and "python -m hubagent.interfaces.addon" in run
-    assert re.search(r"exec hubagent run -c", run)
-    for option in cfg["options"]:
-        assert f"`{option}`" in (ADDON / "DOCS.md").read_text(), f"DOCS.md misses {option}"
-
-
-def test_addon_config_writer(tmp_path: Path) -> None:
-    out = write_addon_config(ADDON_OPTIONS, SUPERVISOR_MQTT, tmp_path / "hubagent.yaml")
-    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # it holds the broker password
-    cfg = load_config(out, env={})
-    assert (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.tls) == ("core-mosquitto", 1883, False)
-    assert (cfg.mqtt.username, cfg.mqtt.protocol) == ("addons", "3.1.1")
-    assert cfg.mqtt.password == SUPERVISOR_MQTT["data"]["password"]
-    assert cfg.http.token == "s3cret-token" and cfg.http.host == "0.0.0.0"
-    assert cfg.policy.deny_entities == ("lock.front_door",)
-    assert cfg.policy.deny_domains == ("alarm_control_panel",)
-    assert cfg.store.path == str(tmp_path / "hubagent.db")
-    assert cfg.llm.threads == 2 and cfg.llm.cache_dir == "/opt/hubagent/models"
-    assert cfg.homes == ("/share/hubagent/home.yaml",)
-    ha = getattr(cfg, "homeassistant", None)
-    if ha is not None:  # once config.py has the section
-        assert ha.url == "http://supervisor/core"
-
-
-def test_addon_config_writer_edge_cases(tmp_path: Path) -> None:
-    unwrapped = dict(SUPERVISOR_MQTT["data"], ssl=True, port="8883", protocol="5")
-    config = build_addon_config({"llm_model": "none", "http_token": ""}, unwrapped, tmp_path)
-    assert config["mqtt"]["tls"] is True and config["mqtt"]["port"] == 8883
-    assert config["llm"] == {"backend": "none"} and config["http"]["token"] is None
-    for bad in ({}, {"result": "error", "message": "No service"}, {"data": {"host": ""}}):
-        with pytest.raises(AddonConfigError, match="Mosquitto"):
-            build_addon_config({}, bad, tmp_path)
-    with pytest.raises(AddonConfigError, match="port"):
-        build_addon_config({}, {"host": "h", "port": "x"}, tmp_path)
-
-
-def test_addon_module_cli(tmp_path: Path) -> None:
-    (tmp_path / "options.json").write_text(json.dumps(ADDON_OPTIONS))
-    (tmp_path / "mqtt.json").write_text(json.dumps(SUPERVISOR_MQTT))
-    (tmp_path / "broken.json").write_text("{not json")
-    cmd = [sys.executable, "-m", "hubagent.interfaces.addon"]
-    ok = subprocess.run(
-        [
-            *cmd,
-            str(tmp_path / "options.json"),
-            str(tmp_path / "mqtt.json"),
-            str(tmp_path / "o.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert ok.returncode == 0, ok.stderr
-    assert load_config(tmp_path / "o.yaml", env={}).mqtt.host == "core-mosquitto"
-    bad = subprocess.run(
-        [*cmd, str(tmp_path / "options.json"), str(tmp_path / "broken.json"), str(tmp_path / "x")],
-        capture_output=True,
-        text=True,
-    )
-    assert bad.returncode == 2 and "broken.json" in bad.stderr and "Traceback" not in bad.stderr
-
-
-def test_addon_run_sh_outside_supervisor_fails_clearly() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "SUPERVISOR_TOKEN"}
-    done = subprocess.run(["bash", str(ADDON / "run.sh")], env=env, capture_output=True, text=True)
-    assert done.returncode == 1 and "SUPERVISOR_TOKEN" in done.stderr

@@ -213,15 +213,28 @@ def distill(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", help="home file (YAML) to train for")
     parser.add_argument("--out", default="student", help="output folder")
-    parser.add_argument("--teacher", choices=("llm", "rules"), default="llm")
-    parser.add_argument("--temperature", type=float, default=2.0)
-    parser.add_argument("--alpha", type=float, default=0.5)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--max-utterances", type=int, default=40)
-    parser.add_argument("--top-k", type=int, default=4)
+    parser.add_argument(
+        "--teacher",
+        choices=("llm", "rules"),
+        default="llm",
+        help="who labels the training utterances: the local model or the rule path",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=2.0, help="distillation temperature T (2.0)"
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=0.5, help="weight of the true label vs the teacher (0.5)"
+    )
+    parser.add_argument("--epochs", type=int, default=12, help="training epochs (12)")
+    parser.add_argument(
+        "--max-utterances", type=int, default=40, help="utterances the teacher labels (40)"
+    )
+    parser.add_argument("--top-k", type=int, default=4, help="candidate entities per utterance (4)")
     parser.add_argument("--requests", help='JSONL of logged requests ({"text": ...}), opt-in')
     parser.add_argument("--homebench", help="HomeBench folder: measure LLM calls saved")
-    parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument(
+        "--threshold", type=float, default=0.9, help="confidence the student needs (0.9)"
+    )
     parser.add_argument("--no-llm", action="store_true", help="homebench: understander only")
     parser.add_argument("--config", help="hub config (for the LLM settings)")
 

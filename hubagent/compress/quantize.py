@@ -129,9 +129,14 @@ def agreement(a: Student, b: Student, texts: list[str]) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--student", required=True, help="float student .npz")
-    parser.add_argument("--bits", type=int, choices=(8, 4), default=8)
-    parser.add_argument("--per-channel", action="store_true")
-    parser.add_argument("--calibration", choices=("percentile", "minmax"), default="percentile")
+    parser.add_argument("--bits", type=int, choices=(8, 4), default=8, help="bits per weight (8)")
+    parser.add_argument("--per-channel", action="store_true", help="one scale per output channel")
+    parser.add_argument(
+        "--calibration",
+        choices=("percentile", "minmax"),
+        default="percentile",
+        help="how the scale is chosen (percentile clips outliers)",
+    )
     parser.add_argument("--out", required=True, help="quantized student .npz")
 
 

@@ -8,7 +8,9 @@ HTTP and Wyoming share one asyncio loop in a background thread, so the hub's own
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,33 @@ if TYPE_CHECKING:
     from hubagent.app import Hub
 
 log = logging.getLogger(__name__)
+
+
+class ListenError(OSError):
+    """An interface could not listen: `str()` names the address, the reason and the setting
+    that moves it (`setting`, e.g. "http.port")."""
+
+    def __init__(self, setting: str, host: str, port: int, reason: str) -> None:
+        super().__init__(reason)
+        self.setting, self.host, self.port, self.reason = setting, host, port, reason
+
+    def __str__(self) -> str:
+        section = self.setting.split(".")[0]
+        return (
+            f"cannot listen on {self.host}:{self.port} for {section}: {self.reason}; "
+            f"set {self.setting} (or {section}.enabled: false)"
+        )
+
+
+def _listen_error(setting: str, host: str, port: int, exc: OSError) -> ListenError:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE or "address already in use" in str(exc).lower():
+        reason = "the port is in use (another hubagent or program?)"
+    elif exc.errno == errno.EACCES:
+        reason = "permission denied (ports below 1024 need root)"
+    elif exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, socket.gaierror):
+        reason = f"no such address on this machine ({exc.strerror or exc})"
+    return ListenError(setting, host, port, reason)
 
 
 def _url_host(host: str) -> str:
@@ -79,7 +108,10 @@ class Interfaces:
             folder = expand(cfg.store.path).parent
             self.token, self.token_file = resolve_token(cfg.http.token, folder)
             api = HttpApi(self.hub, self.conversations, self.token)
-            self._runner, port = await start_http(api, cfg.http.host, cfg.http.port)
+            try:
+                self._runner, port = await start_http(api, cfg.http.host, cfg.http.port)
+            except OSError as exc:
+                raise _listen_error("http.port", cfg.http.host, cfg.http.port, exc) from None
             self._addresses["http"] = f"http://{_url_host(cfg.http.host)}:{port}"
         if cfg.wyoming.enabled:
             assist = getattr(self.hub, "assist", None)
@@ -90,7 +122,12 @@ class Interfaces:
                 satellites=getattr(self.hub, "satellites", None),
                 timers=assist.timers if assist is not None else None,
             )
-            port = await self._wyoming.start()
+            try:
+                port = await self._wyoming.start()
+            except OSError as exc:
+                self._wyoming = None
+                host, wport = cfg.wyoming.host, cfg.wyoming.port
+                raise _listen_error("wyoming.port", host, wport, exc) from None
             self._addresses["wyoming"] = f"tcp://{_url_host(cfg.wyoming.host)}:{port}"
 
     async def _stop_servers(self) -> None:

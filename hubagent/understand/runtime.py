@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # spin, and on a shared 2-core machine generation fell to ~1 token/s. libgomp reads this
 # once when it loads, so it is set before xllamacpp is imported (a user's value is kept).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+PROMPT_RAM_CACHE_MIB = 256
 
 
 @dataclass
@@ -97,6 +98,9 @@ class XllamaRuntime:
         params.cpuparams.n_threads = n
         params.cpuparams_batch.n_threads = n
         params.cache_prompt = True
+        # llama.cpp also keeps earlier prompts' KV state in RAM (8 GiB by default); a hub
+        # only needs its last few prefixes (one per registry change) there.
+        params.cache_ram_mib = PROMPT_RAM_CACHE_MIB
         params.warmup = False
         params.verbosity = -1
         params.sampling.temp = 0.0

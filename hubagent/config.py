@@ -281,6 +281,7 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "llm.threads": (0, 1024),  # 0: all cores
     "llm.context": (256, None),
     "llm.student_threshold": (0, 1),
+    "llm.warm_debounce_s": (0, None),  # 0: warm at once
     "policy.confirm_window_s": POSITIVE,
     "policy.rate_limit_per_entity": (1, None),
     "policy.rate_window_s": POSITIVE,

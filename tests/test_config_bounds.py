@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hubagent.config import BOUNDS, CHOICES, POSITIVE, Config, ConfigError, load_config
+from hubagent.config import Config, ConfigError, load_config
+from hubagent.config_checks import BOUNDS, CHOICES, POSITIVE
 
 
 def _numeric_keys(cls: type, prefix: str = "") -> list[str]:

@@ -18,12 +18,12 @@ from hubagent.agent import Agent
 from hubagent.assist.satellites import Satellites
 from hubagent.automations import AutomationEngine
 from hubagent.config import Config, expand
-from hubagent.home.homefile import apply_home, load_home
 from hubagent.home.registry import Registry
 from hubagent.mqtt.client import MqttClient
 from hubagent.mqtt.ingest import IngestWorker
 from hubagent.mqtt.ownership import OwnedDiscoveryManager
 from hubagent.mqtt.topics import REQUEST_TOPIC
+from hubagent.parts import load_homes, open_llm, open_student
 from hubagent.store.db import AuditEntry, Store
 from hubagent.store.outbox import NO_SUBSCRIBERS, UNCERTAIN, Outbox, Target
 from hubagent.types import Entity, MqttMessage
@@ -36,53 +36,6 @@ from hubagent.understand.warmup import PrefixWarmer
 log = logging.getLogger(__name__)
 
 PUBACK_TIMEOUT_S = 2.0  # a device command's PUBACK says whether anybody was subscribed
-
-
-def open_llm(cfg: Config, use_llm: bool = True) -> Runtime | None:
-    """The configured model runtime, or None (logged) when it is off or cannot load."""
-    if not use_llm or cfg.llm.backend == "none":
-        return None
-    from hubagent.understand.runtime import open_runtime
-
-    try:
-        return open_runtime(cfg.llm)
-    except (ValueError, OSError, ImportError) as exc:
-        log.error("LLM unavailable, running with the local matcher only: %s", exc)
-        return None
-
-
-def open_student(cfg: Config, registry: Registry) -> Any:
-    """The configured distilled student's cascade path, or None (logged) when it is off."""
-    if not cfg.llm.student:
-        return None
-    from hubagent.compress.student import Student, StudentPath
-
-    try:
-        student = Student.load(expand(cfg.llm.student))
-    except ValueError as exc:
-        log.warning("student not loaded, continuing without it: %s", exc)
-        return None
-    return StudentPath(student, registry, cfg.llm.student_threshold)
-
-
-def load_homes(
-    registry: Registry, paths: tuple[str, ...] | list[str], *, static: bool
-) -> list[Entity]:
-    """Apply home files; returns the static entities that have their own MQTT topics.
-
-    With `static` False, devices only enrich what discovery announces (names, aliases, areas)
-    unless they declare `mqtt` topics themselves.
-    """
-    own_topics: list[Entity] = []
-    for path in paths:
-        home = load_home(expand(path))
-        apply_home(registry, home, enrich_only=True)
-        for entity in home.entities:
-            if static or entity.mqtt.get("command_topic") or entity.mqtt.get("state_topic"):
-                registry.upsert(entity)
-                if entity.mqtt:
-                    own_topics.append(entity)
-    return own_topics
 
 
 def _device_accounts(cfg: Config) -> list[str]:

@@ -11,9 +11,9 @@ import json
 
 from hubagent.act.policy import Policy
 from hubagent.agent import Agent
-from hubagent.app import load_homes, open_llm, open_student
 from hubagent.config import Config
 from hubagent.home.registry import Registry
+from hubagent.parts import load_homes, open_llm, open_student
 from hubagent.understand.cascade import Cascade
 from hubagent.understand.llm import LlmUnderstander
 from hubagent.understand.matcher import LocalMatchers

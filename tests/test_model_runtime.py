@@ -223,7 +223,7 @@ def test_real_runtime_reuses_the_warmed_prefix() -> None:
         path = resolve_model(LlmConfig())
     except ValueError as exc:
         pytest.skip(f"model not installed: {exc}")
-    from hubagent.app import load_homes
+    from hubagent.parts import load_homes
 
     registry = Registry()
     load_homes(registry, [str(DEMO_HOME)], static=True)

@@ -23,7 +23,8 @@ from hubagent.bench.report import SuiteResult, median
 _CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from hubagent.app import Hub, open_llm
+from hubagent.app import Hub
+from hubagent.parts import open_llm
 from hubagent.bench.report import rss_kib
 from hubagent.config import Config, LlmConfig, MqttConfig, StoreConfig
 a = json.loads(sys.argv[1])

@@ -40,8 +40,8 @@ def progress(message: str) -> None:
 
 
 def _load_runtime(threads: int, model: str) -> tuple[Any | None, str]:
-    from hubagent.app import open_llm
     from hubagent.config import Config, LlmConfig
+    from hubagent.parts import open_llm
 
     t0 = time.perf_counter()
     runtime = open_llm(Config(llm=LlmConfig(model=model, threads=threads)))

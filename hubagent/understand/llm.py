@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from hubagent.home.registry import Registry
-from hubagent.types import VERB_CAPABILITY, Action, Entity, Step, Understanding
-from hubagent.understand import cues, values, wording
+from hubagent.types import Action, Entity, Step, Understanding
+from hubagent.understand import cues, goals, questions, tables_en, tables_zh, wording
+from hubagent.understand.acting import act, act_on_all
 from hubagent.understand.cleaning import clean_area_step
+from hubagent.understand.pivot import pivot_zh
 from hubagent.understand.prompt import build_prefix, build_prompt
 from hubagent.understand.runtime import Completion, Runtime
 from hubagent.understand.schema import parse_step, step_grammar, step_schema
@@ -23,8 +26,6 @@ from hubagent.understand.whole_room import whole_room_step
 
 log = logging.getLogger(__name__)
 
-ATTRIBUTE_VERB = {a: v for v, a in VERB_CAPABILITY.items()}
-_ARG_NAME = {"set_color": "color", "select_option": "option", "set_value": "value"}
 
 
 @dataclass
@@ -81,22 +82,34 @@ class LlmUnderstander:
         calls_before = self.stats.calls
         steps: list[Step] = []
         answers: list[str] = []
-        commands = split_steps(text)
+        originals = split_steps(text)
+        commands = [self._canonical(c, i, text) for i, c in enumerate(originals)]
         rooms = [cues.mentioned_areas(self.registry, c) for c in commands]
         previous: Entity | None = None
+        last: Step | None = None
         for i, command in enumerate(commands):
             self.stats.steps += 1
             try:
                 here = _shared_room(rooms, i) or area
-                step, answer = self._step(command, here, previous, only)
+                command, previous = self._correction(command, here, previous)
+                step, answer, mentioned = self._step(
+                    command, here, previous, only, originals[i], last
+                )
             except Exception as exc:  # noqa: BLE001 - one bad step never sinks the request
                 log.warning("LLM step failed for %r: %s", command, exc)
-                step, answer = Step(command, error="unknown_device", detail=str(exc)), None
+                step, answer, mentioned = (
+                    Step(originals[i], error="unknown_device", detail=str(exc)),
+                    None,
+                    None,
+                )
+            step.text = originals[i]
             steps.append(step)
+            last = step
             if answer:
                 answers.append(answer)
             acted = {a.entity for a in step.actions}
-            previous = self.registry.get(acted.pop()) if len(acted) == 1 else None
+            single = self.registry.get(acted.pop()) if len(acted) == 1 else None
+            previous = mentioned or single
         return Understanding(
             text=text,
             steps=steps,
@@ -183,19 +196,56 @@ class LlmUnderstander:
             for n in cues.device_words(e, self.registry)
         )
 
+    def _canonical(self, command: str, i: int, text: str) -> str:
+        """The command in canonical form: another language read through the registry's
+        aliases and the language's tables; "his"/"her" as the person the request names."""
+        if tables_zh.has_cjk(command):
+            read = pivot_zh(self.registry, command)
+            # A command naming no device of its own is about the one before ("二十五度").
+            return read.text + (" it" if i and not read.names_device else "")
+        owner = re.search(r"\b([A-Z][a-z]+)['’]s\b", text)
+        if owner and re.search(r"\b(?:his|her)\b", command):
+            return re.sub(r"\b(?:his|her)\b", f"{owner[1]}'s", command)
+        return command
+
+    def _correction(
+        self, command: str, area: str | None, previous: Entity | None
+    ) -> tuple[str, Entity | None]:
+        """ "turn the telly down to 10 - actually no, just mute it": only the correction is
+        meant, and "it" is the device the cancelled part named."""
+        match = tables_en.SELF_CORRECTION.match(command)
+        if not match or not command[match.end() :].strip():
+            return command, previous
+        head = command[: match.start(0) + len(match.group(0))]
+        named = self._candidates(head, area)
+        return command[match.end() :], named[0] if len(named) == 1 else previous
+
     def _step(
         self,
         command: str,
         area: str | None,
         previous: Entity | None = None,
         only: frozenset[str] | None = None,
-    ) -> tuple[Step, str | None]:
+        original: str = "",
+        last: Step | None = None,
+    ) -> tuple[Step, str | None, Entity | None]:
+        """One command: (step, answer to a question, the device it mentions last)."""
+        original = original or command
         special = clean_area_step(self.registry, command, area) or whole_room_step(
             self.registry, command, area
         )
         if special is not None:
-            return special, None
-        candidates = self._candidates(command, area)
+            return special, None, None
+        known = self.registry.attribute_names()
+        if last is not None and last.actions and re.search(r"\b(?:same|likewise)\b", command):
+            return self._same(command, area, last), None, None
+        excluded: list[Entity] = []
+        except_match = _EXCEPT.search(command)
+        if except_match:  # "all the living room lights except the floor lamp"
+            excluded = self._candidates(command[except_match.end() :], area)
+            command = command[: except_match.start()]
+        candidates = [e for e in self._candidates(command, area) if e not in excluded]
+        mentioned = excluded[0] if len(excluded) == 1 else None
         if only is not None:
             # The answer to "which one?": among the devices it names, the request's own.
             candidates = [
@@ -205,54 +255,131 @@ class LlmUnderstander:
         if not candidates and previous is not None and _refers_back(command):
             candidates = [previous]  # "turn off the lamp and turn it on again"
         if not candidates:
-            return Step(command, error="unknown_device", detail=self._why_none(command, area)), None
+            step = self._indirect(command, original, area)
+            return step, None, mentioned
         places = {e.area for e in candidates if e.area}
         if len(places) > 1 and not cues.mentioned_areas(self.registry, command):
             # Same kind of device in several rooms and no room named: asking beats guessing.
             detail = cues.which_one(self.registry, candidates)
-            return Step(command, error="unknown_device", detail=detail), None
+            return Step(command, error="unknown_device", detail=detail), None, mentioned
         by_id = {e.entity_id: e for e in candidates}
-        known = self.registry.attribute_names()
         # "the lights in the kitchen": every one of them, with one verb.
-        plural = len(candidates) > 1 and cues.plural_of_all(command, candidates, self.registry)
+        plural = len(candidates) > 1 and (
+            cues.plural_of_all(command, candidates, self.registry) or bool(excluded)
+        )
         if plural:
-            verbs = {wording.cue_verb(command, e, known) for e in candidates}
+            verbs = {self._verb(command, e, known) for e in candidates}
             if len(verbs) == 1 and (verb := verbs.pop()) not in (None, "get_state"):
-                return self._act_on_all(command, candidates, verb, known), None
-        sure = wording.cue_verb(command, candidates[0], known) if len(candidates) == 1 else None
+                return act_on_all(command, candidates, verb, known), None, mentioned
+        sure = self._verb(command, candidates[0], known) if len(candidates) == 1 else None
         if sure is not None and not self.always_ask:
             # Registry and wording already decide entity and verb: no model call needed.
             text = json.dumps({"e": candidates[0].entity_id, "a": sure})
-        elif self.runtime is None:  # no model: first named entity, verb by wording
+        elif self.runtime is None:
+            if len(candidates) > 1:  # no model to choose: ask rather than guess
+                detail = cues.which_one(self.registry, candidates)
+                return Step(command, error="unknown_device", detail=detail), None, mentioned
             first = candidates[0]
-            text = json.dumps(
-                {"e": first.entity_id, "a": wording.cue_verb(command, first, known) or "set"}
-            )
+            text = json.dumps({"e": first.entity_id, "a": self._verb(command, first, known) or "set"})
         else:
-            text = self._ask(command, candidates)
+            text = self._ask(original, candidates)
         choice = parse_step(text, by_id)
         if choice.error or choice.entity is None:
-            return Step(command, error=choice.error, detail=text), None
+            return Step(command, error=choice.error, detail=text), None, mentioned
         entity = by_id[choice.entity]
         missing = cues.attribute_missing(entity, command, known)
         if missing:
             detail = f"{entity.name} has no {missing.replace('_', ' ')}"
-            return Step(command, error="unknown_attribute", detail=detail), None
+            return Step(command, error="unknown_attribute", detail=detail), None, mentioned
         # Unambiguous wording wins over the model's verb ("turn on" is turn_on).
-        verb = wording.cue_verb(command, entity, known) or choice.verb or ""
+        verb = self._verb(command, entity, known) or choice.verb or ""
         if verb == "get_state":
-            return Step(command), wording.answer(entity, command, known)
+            return Step(command), questions.answer(self.registry, entity, command, known), entity
+        goal = goals.supported_by_goal(entity, f"{original} {command}")
+        direction = goal.direction if goal and goal.verb == verb else 0
         if plural:
-            return self._act_on_all(command, candidates, verb, known), None
-        return self._act(command, entity, verb, known), None
+            return act_on_all(command, candidates, verb, known), None, mentioned
+        return act(command, entity, verb, known, direction), None, mentioned or entity
 
-    def _act_on_all(
-        self, command: str, entities: list[Entity], verb: str, known: AbstractSet[str]
-    ) -> Step:
-        """`verb` on every entity: all of their actions, or the first refusal."""
-        steps = [self._act(command, e, verb, known) for e in entities]
-        failed = next((s for s in steps if s.error), None)
-        return failed or Step(command, [a for s in steps for a in s.actions])
+    def _verb(self, command: str, entity: Entity, known: AbstractSet[str]) -> str | None:
+        """The verb the wording makes certain; else the one a stated goal or a complaint
+        about the state asks for ("I can barely hear the telly", "left his light on")."""
+        verb = wording.cue_verb(command, entity, known)
+        if verb is not None and verb != "set":
+            return verb
+        undo = goals.undo_verb(command)
+        if undo and (found := wording.supported_verb(entity, undo)):
+            return found
+        goal = goals.supported_by_goal(entity, command)
+        if verb is None and goal is not None:
+            return wording.supported_verb(entity, goal.verb)
+        return verb
+
+    def _same(self, command: str, area: str | None, last: Step) -> Step:
+        """ "do the same with Kai's": the last step's action on the device this one names."""
+        pool = cues.distinctive_matches(self.registry, command, self.registry.all())
+        pool = pool or self._candidates(command, area)
+        done = last.actions[0]
+        fits = [
+            e
+            for e in pool
+            if e.entity_id != done.entity
+            and done.action in e.verbs
+            and all(
+                k in e.attributes or k in ("attribute", "value") for k in done.args
+            )
+        ]
+        if len(fits) != 1:
+            detail = cues.which_one(self.registry, fits) if fits else "no such device here"
+            return Step(command, error="unknown_device", detail=detail)
+        return Step(command, [Action(fits[0].entity_id, done.action, dict(done.args))])
+
+    def _indirect(self, command: str, original: str, area: str | None) -> Step:
+        """A command naming no device: a stated goal ("I'm cold") narrows the kinds of device;
+        one fits -> done, several -> the model chooses among them. Wording nothing here
+        knows goes to the model too, and its pick is acted on only when the words support
+        it; otherwise the hub asks."""
+        if self._names_a_device(command) or cues.unknown_area(self.registry, command):
+            return Step(command, error="unknown_device", detail=self._why_none(command, area))
+        named = cues.mentioned_areas(self.registry, command)
+        stated = goals.goals_in(f"{original} {command}")
+        pairs = goals.goal_candidates(
+            self.registry, stated, named or ([area] if area else []), strict=bool(named)
+        )
+        known = self.registry.attribute_names()
+        if len(pairs) == 1:
+            entity, goal = pairs[0]
+        elif pairs and self.runtime is not None:
+            by_id = {e.entity_id: (e, g) for e, g in pairs}
+            choice = parse_step(self._ask(original, [e for e, _ in pairs]), {k: v[0] for k, v in by_id.items()})
+            if choice.entity is None:
+                return Step(command, error="unknown_device", detail=cues.which_one(
+                    self.registry, [e for e, _ in pairs]))
+            entity, goal = by_id[choice.entity]
+        elif pairs:
+            return Step(command, error="unknown_device", detail=cues.which_one(
+                self.registry, [e for e, _ in pairs]))
+        else:
+            return self._unknown_wording(command, original, area)
+        verb = wording.supported_verb(entity, goal.verb) or goal.verb
+        return act(command, entity, verb, known, goal.direction)
+
+    def _unknown_wording(self, command: str, original: str, area: str | None) -> Step:
+        """Wording no table knows: the model is asked over the request's room (or the home);
+        its pick is acted on only when the request names that device, else the hub asks."""
+        if self.runtime is None:
+            return Step(command, error="unknown_device", detail=self._why_none(command, area))
+        pool = [e for e in self.registry.all() if not area or e.area in (area, None)]
+        pool = pool or self.registry.all()
+        by_id = {e.entity_id: e for e in pool}
+        choice = parse_step(self._ask(original, pool), by_id)
+        if choice.entity is None or choice.verb is None:
+            return Step(command, error="unknown_device", detail=self._why_none(command, area))
+        entity = by_id[choice.entity]
+        if cues.grounded(entity, self.registry, command):
+            return act(command, entity, choice.verb, self.registry.attribute_names())
+        verb = choice.verb.replace("_", " ")
+        return Step(command, error="unknown_device", detail=f"shall I {verb} {entity.name}?")
 
     def _ask(self, command: str, candidates: list[Entity]) -> str:
         """The model's JSON step for one command over `candidates`."""
@@ -270,56 +397,6 @@ class LlmUnderstander:
         self.stats.add(completion)
         return text
 
-    def _act(self, command: str, entity: Entity, verb: str, known: AbstractSet[str]) -> Step:
-        named = [
-            a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes
-        ]
-        cue = values.read_value(command)
-        attr = VERB_CAPABILITY.get(verb)
-        if named and (attr not in named) and (verb == "set" or attr or wording.has_value(cue)):
-            attr = named[0]  # the command names the attribute: trust the text
-        elif verb == "set" and not attr:
-            attr = named[0] if named else None
-            if attr is None:
-                options = {
-                    a: spec["options"]
-                    for a, spec in entity.attributes.items()
-                    if spec.get("options")
-                }
-                attr = next(
-                    (
-                        a
-                        for a, o in options.items()
-                        if values.option_in_text(command, o) is not None
-                    ),
-                    None,
-                ) or wording.primary_attribute(entity)
-        if attr is None:
-            if verb in entity.verbs and verb != "set":
-                return Step(command, [Action(entity.entity_id, verb)])
-            return Step(command, error="unknown_attribute", detail="no attribute named")
-        if attr not in entity.attributes:
-            return Step(command, error="unknown_attribute", detail=f"no {attr}")
-        try:
-            value = wording.value_for(cue, command, entity, attr)
-        except values.OutOfRange as exc:
-            return Step(
-                command,
-                error="out_of_range",
-                detail=f"{entity.name} {attr.replace('_', ' ')}: {exc}",
-            )
-        if value is None:
-            return Step(command, error="out_of_range", detail=f"no value for {attr}")
-        verb = ATTRIBUTE_VERB.get(attr, "set")
-        if verb not in entity.verbs:
-            verb = "set"
-        if verb == "set":
-            return Step(
-                command, [Action(entity.entity_id, "set", {"attribute": attr, "value": value})]
-            )
-        return Step(command, [Action(entity.entity_id, verb, {_ARG_NAME.get(verb, attr): value})])
-
-
 def _shared_room(rooms: list[list[str]], i: int) -> str | None:
     """The room a step that names none shares with its neighbours: the step before's, else
     the step after's ("turn on the humidifier and raise it by 2% in the guest bedroom")."""
@@ -333,7 +410,10 @@ def _shared_room(rooms: list[list[str]], i: int) -> str | None:
 
 def _refers_back(command: str) -> bool:
     """A step that names no device but points back at the last one ("turn it on again")."""
-    return any(w in ("it", "its", "them", "again") for w in cues.words(command))
+    return any(w in ("it", "its", "them", "again", "that", "there") for w in cues.words(command))
+
+
+_EXCEPT = re.compile(r"\s*,?\s*\b(?:except(?: for)?|apart from|but not|other than)\b", re.I)
 
 
 def _named(entity: Entity, registry: Registry, command: str) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from hubagent.understand import tables_en, tables_zh
+
 _SEPARATORS = re.compile(
     r"\s*(?:;|,\s*(?:and\s+)?(?:then\s+)?|\s+and\s+then\s+|\s+and\s+also\s+|\s+then\s+|\s+and\s+)\s*",
     re.IGNORECASE,
@@ -74,12 +76,41 @@ COMMAND_VERBS = frozenset(
         "cool",
         "heat",
         "warm",
+        "kill",
+        "flip",
+        "pop",
+        "stick",
+        "crank",
+        "knock",
+        "nudge",
+        "bring",
+        "pull",
+        "drop",
+        "get",
+        "send",
+        "feed",
+        "give",
+        "skip",
+        "go",
+        "dim",
+        "halve",
+        "double",
+        "preheat",
+        "unpause",
+        "fire",
+        "shut",
+        "lift",
+        "draw",
+        "execute",
+        "do",
+        "ignore",
     )
 )
 # Leading words that carry no command: "please", "also", and the polite "could you ..."
 # (a request, not a question about the device).
 _LEADING_FILLER = re.compile(
-    r"^(?:(?:please|also|and|then|now|kindly|(?:could|can|would|will) you(?: please)?)\s+)+",
+    r"^(?:(?:please|also|and|then|now|kindly|just|right|so|ok|okay|go ahead and|"
+    r"(?:would|do) you mind|(?:could|can|would|will) you(?: please)?)\s+)+",
     re.IGNORECASE,
 )
 
@@ -89,11 +120,23 @@ def split_steps(text: str) -> list[str]:
     text = text.strip().rstrip(".!")
     if not text:
         return []
+    if tables_zh.has_cjk(text):
+        return tables_zh.split_zh(text)
+    text = tables_en.HESITATION.sub("", text)
+    text = re.sub(r"\b(the|a)\s*,?\s+\1\b", r"\1", text, flags=re.IGNORECASE)  # "the, the"
     parts = [p.strip(" .") for p in _SEPARATORS.split(text) if p and p.strip(" .")]
+    # "please", "would you?": politeness is never a command of its own.
+    parts = [p for p in parts if not tables_en.FILLER_FRAGMENT.match(p)] or [text]
     parts = _place_first(parts)
+    if not any(_starts_command(p) for p in parts):
+        # "Kai's blind is still up and the sun will wake him": one goal, said as a statement.
+        return [_gerund(_LEADING_FILLER.sub("", text))]
+    while len(parts) > 1 and not _starts_command(parts[0]) and _starts_command(parts[1]):
+        # "It's a lovely day, let the sunshine in": a leading statement is context.
+        parts = [f"{parts[1]} - {parts[0]}", *parts[2:]]
     steps: list[str] = []
     for part in parts:
-        cleaned = _LEADING_FILLER.sub("", part)
+        cleaned = _gerund(_LEADING_FILLER.sub("", part))
         first = cleaned.split(" ", 1)[0].lower().strip("'’")
         if steps and first not in COMMAND_VERBS and not _is_question(cleaned):
             # "and 27 degrees in the living room": reuse the previous command's verb phrase.
@@ -138,6 +181,26 @@ def _place_first(parts: list[str]) -> list[str]:
         out.append(part)
         i += 1
     return out
+
+
+def _starts_command(part: str) -> bool:
+    cleaned = _gerund(_LEADING_FILLER.sub("", part))
+    first = cleaned.split(" ", 1)[0].lower().strip("'’")
+    return first in COMMAND_VERBS or _is_question(cleaned)
+
+
+def _gerund(text: str) -> str:
+    """ "(would you mind) turning the light on" -> "turn the light on"."""
+    first, _, rest = text.partition(" ")
+    low = first.lower()
+    if low.endswith("ing") and len(low) > 5:
+        stem = low[:-3]
+        if stem[-1] == stem[-2:-1] and stem[-1] not in "ls":
+            stem = stem[:-1]  # "putting" -> "put"
+        for cand in (stem, stem + "e"):
+            if cand in COMMAND_VERBS:
+                return f"{cand} {rest}".strip()
+    return text
 
 
 def _is_question(text: str) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from hubagent.types import Entity
-from hubagent.understand import cues, values
+from hubagent.understand import cues, tables_en, values
 
 _QUESTION_WORDS = ("what", "whats", "how", "is", "are", "which", "does", "do")
 
@@ -24,13 +24,45 @@ _PRIMARY = {
     "number": ("value",),
 }
 _KEYWORD_VERBS = (
-    ("turn on", "turn_on"), ("switch on", "turn_on"), ("turn off", "turn_off"),
-    ("switch off", "turn_off"), ("open", "open"), ("close", "close"), ("shut", "close"),
+    ("unlock", "unlock"), ("turn on", "turn_on"), ("switch on", "turn_on"),
+    ("turn off", "turn_off"), ("switch off", "turn_off"), ("shut off", "turn_off"),
+    ("shut down", "turn_off"), ("kill", "turn_off"), ("toggle", "toggle"),
+    ("unmute", "unmute"), ("mute", "mute"), ("skip", "next"), ("next", "next"),
+    ("go back", "previous"), ("previous", "previous"), ("resume", "play"),
+    ("unpause", "play"), ("open", "open"), ("close", "close"), ("shut", "close"),
+    ("feed", "press"), ("activate", "activate"), ("run", "activate"),
+    ("return to base", "return_to_base"), ("back to it dock", "return_to_base"),
+    ("back to base", "return_to_base"), ("get going", "start"), ("going", "start"),
     ("pause", "pause"), ("play", "play"), ("stop", "stop"), ("start", "start"),
     ("lock", "lock"), ("unlock", "unlock"), ("pack", "press"), ("press", "press"),
     ("charge", "return_to_base"), ("dock", "return_to_base"), ("dock", "dock"),
-    ("send home", "return_to_base"), ("mow", "start_mowing"),
+    ("send home", "return_to_base"), ("mow", "start_mowing"), ("lower", "close"),
+    ("raise", "open"),
 )  # fmt: skip
+# The same request in another domain's words: "turn on" a cover opens it, "put movie night
+# on" activates the scene, "open" a lock unlocks it (and is confirmed as such).
+VERB_EQUIVALENTS: dict[str, dict[str, str]] = {
+    "cover": {"turn_on": "open", "turn_off": "close", "start": "open"},
+    "valve": {"turn_on": "open", "turn_off": "close"},
+    "lock": {"turn_on": "unlock", "open": "unlock", "turn_off": "lock", "close": "lock"},
+    "scene": {"turn_on": "activate", "start": "activate", "press": "activate"},
+    "script": {"activate": "turn_on", "start": "turn_on"},
+    "button": {"turn_on": "press", "start": "press", "activate": "press"},
+    "vacuum": {"turn_on": "start", "turn_off": "stop", "play": "start", "activate": "start"},
+    "climate": {"start": "turn_on", "stop": "turn_off"},
+    "switch": {"start": "turn_on", "stop": "turn_off", "activate": "turn_on"},
+    "fan": {"start": "turn_on", "stop": "turn_off"},
+    "humidifier": {"start": "turn_on", "stop": "turn_off"},
+    "media_player": {"start": "play", "unmute": "mute"},
+}
+
+
+def supported_verb(entity: Entity, verb: str) -> str | None:
+    """`verb`, or its equivalent for this entity's domain, if the entity can do it."""
+    if verb in entity.verbs:
+        return verb
+    other = VERB_EQUIVALENTS.get(entity.domain, {}).get(verb)
+    return other if other and other in entity.verbs else None
 
 
 def cue_verb(command: str, entity: Entity, known: AbstractSet[str]) -> str | None:
@@ -39,26 +71,32 @@ def cue_verb(command: str, entity: Entity, known: AbstractSet[str]) -> str | Non
         return "get_state"
     named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
     options = [o for spec in entity.attributes.values() for o in spec.get("options") or []]
+    tw = [w for w in cues.words(command) if w not in ("it", "them")]  # "turn it on"
+    if re.search(r"\b(?:turn|switch|shut|kill)\b", " ".join(tw)) and "turn_off" in entity.verbs:
+        options = [o for o in options if str(o) not in ("off", "on")]  # "shut off the AC"
     cue = values.read_value(command)
     if named or has_value(cue) or values.option_in_text(command, options) is not None:
         return "set"
-    tw = [w for w in cues.words(command) if w not in ("it", "them")]  # "turn it on"
     split_on_off = _SPLIT_ON_OFF.search(" ".join(tw))
     if split_on_off:
         # "switch the kitchen lights off", "turn the fan on in the bedroom"
         tw = ["turn", split_on_off.group(1)]
     for phrase, verb in _KEYWORD_VERBS:
-        if cues.contains(tw, phrase) and verb in entity.verbs:
-            return verb
+        if cues.contains(tw, phrase) and (found := supported_verb(entity, verb)):
+            return found
+    if entity.domain in ("cover", "valve") and cue.relative and not has_value(cue):
+        vague = any(cues.contains(tw, b) for b in tables_en.BIT_WORDS)
+        if not vague:  # "pull the blinds up", "bring it down": all the way
+            return "open" if cue.relative > 0 else "close"
     if cue.relative and primary_attribute(entity):
-        return "set"  # "raise the blinds", "turn the heat up": one step
+        return "set"  # "turn the heat up", "a bit brighter": the vague amount
     return None
 
 
 # "turn the fan on in the bedroom": turn/switch, a few words, then on/off ending the command
 # or followed by a place.
 _SPLIT_ON_OFF = re.compile(
-    r"^(?:turn|switch|put)\b(?:\s+\S+){1,5}?\s+(on|off)(?:\s+(?:in|at)\b.*)?$"
+    r"^(?:turn|switch|put|flip|pop|stick|get|knock|shut|flick)\b(?:\s+\S+){1,5}?\s+(on|off)(?:\s+(?:in|at)\b.*)?$"
 )
 
 
@@ -77,7 +115,12 @@ def is_question(command: str) -> bool:
 
 
 def has_value(cue: values.ValueCue) -> bool:
-    return cue.number is not None or cue.extreme is not None
+    return (
+        cue.number is not None
+        or cue.extreme is not None
+        or cue.factor is not None
+        or cue.share is not None
+    )
 
 
 def value_for(cue: values.ValueCue, command: str, entity: Entity, attr: str) -> Any:
@@ -88,7 +131,7 @@ def value_for(cue: values.ValueCue, command: str, entity: Entity, attr: str) -> 
     if attr in ("color", "rgb_color"):
         colour = values.option_in_text(command, list(values.COLORS))
         return list(values.COLORS[colour]) if colour else None
-    number = values.resolve_number(cue, spec, current)
+    number = values.resolve_number(cue, spec, current, attr)
     if number is None:
         return None
     return int(number) if float(number).is_integer() else number

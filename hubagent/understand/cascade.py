@@ -13,6 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from hubagent.home.registry import Registry
 from hubagent.types import Step, Understanding
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 from hubagent.understand.llm import LlmUnderstander
 from hubagent.understand.matcher import LocalMatcher
 from hubagent.understand.split import split_steps
+from hubagent.understand.verify import verify
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class Cascade:
         t0 = time.perf_counter()
         if only is not None and self.understander is not None:
             result = self.understander.understand(text, area, only=only)
+            result = verify(self.understander.registry, result)
             result.latency_ms = (time.perf_counter() - t0) * 1000
             return result
         result = self._local(text, area)
@@ -56,8 +59,16 @@ class Cascade:
             result = Understanding(
                 text, [Step(text, error="unknown_device", detail="not understood")], "none"
             )
+        registry = self._registry()
+        if registry is not None:
+            result = verify(registry, result)  # whichever path answered: check, never invent
         result.latency_ms = (time.perf_counter() - t0) * 1000
         return result
+
+    def _registry(self) -> Registry | None:
+        if self.matcher is not None:
+            return self.matcher.registry
+        return self.understander.registry if self.understander is not None else None
 
     def _local(self, text: str, area: str | None) -> Understanding | None:
         """The matcher's result when it understood every command of the request cleanly."""

@@ -22,6 +22,7 @@ from hubagent.understand.prompt import build_prefix, build_prompt
 from hubagent.understand.runtime import Completion, Runtime
 from hubagent.understand.schema import parse_step, step_grammar, step_schema
 from hubagent.understand.split import split_steps
+from hubagent.understand.targeting import Targeting
 from hubagent.understand.whole_room import whole_room_step
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class LlmStats:
         self.ms.append(c.ms)
 
 
-class LlmUnderstander:
+class LlmUnderstander(Targeting):
     """Understands requests with a local LLM constrained by the registry."""
 
     def __init__(
@@ -117,83 +118,6 @@ class LlmUnderstander:
             path="llm" if self.stats.calls > calls_before else "local",
             answer="; ".join(answers) or None,
             latency_ms=(time.perf_counter() - t0) * 1000,
-        )
-
-    # -- one command ---------------------------------------------------------------------
-    def _candidates(self, command: str, area: str | None) -> list[Entity]:
-        areas = cues.mentioned_areas(self.registry, command)
-        if not areas and cues.unknown_area(self.registry, command):
-            return []  # "the garage light" in a home without a garage
-        named_area = bool(areas)
-        if not areas and area:
-            areas = [area]  # the satellite's own area when the command names none
-        # Entities without an area (a robot vacuum) serve every room.
-        pool = [e for e in self.registry.all() if not areas or e.area in areas or e.area is None]
-        named = [e for e in pool if _named(e, self.registry, command)]
-        if len(named) > 1:
-            # The most precise name wins: "floor lamp" over every other lamp.
-            lengths = {
-                e.entity_id: cues.name_match_length(e, self.registry, command) for e in named
-            }
-            best = max(lengths.values())
-            named = [e for e in named if lengths[e.entity_id] == best]
-        if not named and not named_area and area:
-            # "decrease the temperature by 3 degrees" after a step in the guest bedroom: the
-            # one device of that room with the attribute; else the one elsewhere in the home.
-            if not self._names_a_device(command):
-                owners = self._attribute_owners(command, pool)
-                if len(owners) == 1:
-                    return owners
-            return self._candidates(command, None)
-        if named:
-            return named
-        if areas and not self._names_a_device(command):
-            owners = self._attribute_owners(command, pool)
-            return owners if len(owners) == 1 else []
-        # "switch on the coffee thing": the one device whose name has a word no other has.
-        loose = cues.distinctive_matches(self.registry, command, pool)
-        return loose if len(loose) == 1 else []
-
-    def _attribute_owners(self, command: str, pool: list[Entity]) -> list[Entity]:
-        """ "set the brightness to 10 in the dining room": no device word, so the entities
-        of `pool` that have the named attribute, the most strongly named one first."""
-        known = self.registry.attribute_names()
-        named = {
-            e.entity_id: set(cues.mentioned_attributes(command, known, e)) & set(e.attributes)
-            for e in pool
-        }
-        owners = [e for e in pool if named[e.entity_id]]
-        if len(owners) > 1:
-            # "two degrees warmer": temperature (2 words) beats a cover's position (1 word).
-            strength = {
-                e.entity_id: max(cues.attribute_strength(command, a) for a in named[e.entity_id])
-                for e in owners
-            }
-            best = max(strength.values())
-            owners = [e for e in owners if strength[e.entity_id] == best]
-            # "set the living room to 21 degrees": degrees are a temperature before a position.
-            warm = [e for e in owners if "temperature" in e.attributes]
-            if len(warm) == 1 and "degree" in cues.words(command):
-                owners = warm
-        return owners
-
-    def _why_none(self, command: str, area: str | None) -> str:
-        """ "which one? ..." when several devices in the named room fit equally well."""
-        areas = cues.mentioned_areas(self.registry, command) or ([area] if area else [])
-        if areas and not self._names_a_device(command):
-            pool = [e for e in self.registry.all() if e.area in areas]
-            tied = self._attribute_owners(command, pool)
-            if len(tied) > 1:
-                return cues.which_one(self.registry, tied)
-        return "no such device here"
-
-    def _names_a_device(self, command: str) -> bool:
-        """Does the command use the device word of any entity in the home?"""
-        tw = cues.words(cues.without_attribute_phrases(command))  # "fan speed" is no fan
-        return cues.names_common_device(command) or any(
-            cues.contains(tw, n)
-            for e in self.registry.all()
-            for n in cues.device_words(e, self.registry)
         )
 
     def _canonical(self, command: str, i: int, text: str) -> str:
@@ -414,7 +338,3 @@ def _refers_back(command: str) -> bool:
 
 
 _EXCEPT = re.compile(r"\s*,?\s*\b(?:except(?: for)?|apart from|but not|other than)\b", re.I)
-
-
-def _named(entity: Entity, registry: Registry, command: str) -> bool:
-    return cues.grounded(entity, registry, command)

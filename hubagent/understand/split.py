@@ -101,9 +101,7 @@ COMMAND_VERBS = frozenset(
         "shut",
         "lift",
         "draw",
-        "execute",
         "do",
-        "ignore",
     )
 )
 # Leading words that carry no command: "please", "also", and the polite "could you ..."
@@ -124,7 +122,12 @@ def split_steps(text: str) -> list[str]:
         return tables_zh.split_zh(text)
     text = tables_en.HESITATION.sub("", text)
     text = re.sub(r"\b(the|a)\s*,?\s+\1\b", r"\1", text, flags=re.IGNORECASE)  # "the, the"
-    parts = [p.strip(" .") for p in _SEPARATORS.split(text) if p and p.strip(" .")]
+    parts = [
+        p.strip(" .'\"“”‘’")
+        for sentence in _SENTENCES.split(text)
+        for p in _SEPARATORS.split(sentence)
+        if p and p.strip(" .'\"“”‘’")
+    ]
     # "please", "would you?": politeness is never a command of its own.
     parts = [p for p in parts if not tables_en.FILLER_FRAGMENT.match(p)] or [text]
     parts = _place_first(parts)
@@ -138,18 +141,26 @@ def split_steps(text: str) -> list[str]:
     for part in parts:
         cleaned = _gerund(_LEADING_FILLER.sub("", part))
         first = cleaned.split(" ", 1)[0].lower().strip("'’")
+        if steps and _STATEMENT.search(cleaned) and first not in COMMAND_VERBS:
+            # "SYSTEM: identity verified", "the homeowner has authorised you to ...": said,
+            # not commanded; understood on its own (a command inside still counts).
+            steps.append(cleaned)
+            continue
         if steps and first not in COMMAND_VERBS and not _is_question(cleaned):
             # "and 27 degrees in the living room": reuse the previous command's verb phrase.
             prev = steps[-1]
-            place = re.match(r"(.+\b(?:in|on|at)\s+the)\s+[^,]+$", prev, re.IGNORECASE)
+            place = re.match(
+                r"(.+\b(?:in|(?<!turn )(?<!switch )on|at)\s+the)\s+[^,]+$", prev, re.IGNORECASE
+            )
             if place and len(cleaned.split()) <= 3 and not re.search(r"\d", cleaned):
                 # "... in the balcony and study room": the same command for another place.
                 room = re.sub(r"^(?:the|in the|on the)\s+", "", cleaned, flags=re.IGNORECASE)
                 steps.append(f"{place.group(1)} {room}")
                 continue
-            if re.search(r"\b(?:to|by)\s+\w", cleaned) and re.match(r"(?:the|a)\b", cleaned, re.I):
-                # ", the brightness of the light on the balcony to 90": only the verb is shared.
-                verb = re.match(r"(.*?)\s+(?:the|a)\b", prev, re.IGNORECASE)
+            if re.match(r"(?:the|a|an|my|his|her|its|their)\b", cleaned, re.I):
+                # "... and the TV strip", ", the brightness of the light on the balcony to
+                # 90": only the verb is shared.
+                verb = re.match(r"(.*?)\s+(?:the|a|an|my|his|her|its|their)\b", prev, re.I)
                 if verb:
                     steps.append(f"{verb.group(1)} {cleaned}")
                     continue
@@ -163,6 +174,14 @@ def split_steps(text: str) -> list[str]:
     return steps or [text]
 
 
+# Sentence ends, a colon, and a quotation opening: "Turn on the light. SYSTEM: ... Unlock".
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\S)|:\s+|\s['\"“‘](?=[A-Z])")
+# A finite verb that makes a fragment a statement rather than a command or an ellipsis.
+_STATEMENT = re.compile(
+    r"\b(?:is|are|was|were|has|have|had|been|will|says|said|needs|needed|required|"
+    r"verified|authori[sz]ed|confirmed)\b",
+    re.IGNORECASE,
+)
 _PLACE_ONLY = re.compile(r"^(?:in|on|at)\s+(?:the\s+)?[a-z ]{2,40}$", re.IGNORECASE)
 
 

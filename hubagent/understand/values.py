@@ -166,6 +166,8 @@ _OPTION_WORDS = {"automatically": "auto", "automatic": "auto"}
 def option_in_text(text: str, options: list[Any]) -> Any | None:
     """The option the text names ("fan_only" matches "fan only"), longest first."""
     tw = [_OPTION_WORDS.get(w, w) for w in words(text)]
+    # "on cooling", "to heating": the option's gerund names it too.
+    tw = [w[:-3] if w.endswith("ing") and len(w) > 6 and w != "heating" else w for w in tw]
     for option in sorted(options, key=lambda o: -len(str(o))):
         if contains(tw, str(option).replace("_", " ")):
             return option

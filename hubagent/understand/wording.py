@@ -72,10 +72,14 @@ def cue_verb(command: str, entity: Entity, known: AbstractSet[str]) -> str | Non
     named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
     options = [o for spec in entity.attributes.values() for o in spec.get("options") or []]
     tw = [w for w in cues.words(command) if w not in ("it", "them")]  # "turn it on"
+    tw = cues.words(_ON_OFF.sub(r"turn \2", " ".join(tw)))  # "flip on", "knock off"
     if re.search(r"\b(?:turn|switch|shut|kill)\b", " ".join(tw)) and "turn_off" in entity.verbs:
         options = [o for o in options if str(o) not in ("off", "on")]  # "shut off the AC"
     cue = values.read_value(command)
-    if named or has_value(cue) or values.option_in_text(command, options) is not None:
+    option = values.option_in_text(command, options)
+    if has_value(cue) or option is not None:
+        return "set"
+    if named and not _FIXED_VERBS & set(tw):
         return "set"
     split_on_off = _SPLIT_ON_OFF.search(" ".join(tw))
     if split_on_off:
@@ -100,6 +104,11 @@ _SPLIT_ON_OFF = re.compile(
 )
 
 
+# Verbs that carry their own value: "mute it" is mute, not "set the mute attribute".
+_FIXED_VERBS = frozenset({"mute", "unmute", "toggle"})
+_ON_OFF = re.compile(r"\b(flip|flick|pop|stick|put|get|knock|shut|kill|switch|turn)\s+(on|off)\b")
+
+
 def primary_attribute(entity: Entity) -> str | None:
     """The attribute a bare value refers to ("set the AC to 22" means temperature)."""
     for attr in _PRIMARY.get(entity.domain, ()):
@@ -110,8 +119,14 @@ def primary_attribute(entity: Entity) -> str | None:
 
 
 def is_question(command: str) -> bool:
-    first = command.strip().split(" ", 1)[0].lower()
-    return command.strip().endswith("?") or first in _QUESTION_WORDS
+    """A question reads state; a request ending in "?" ("stick the aircon on, would you?")
+    is still a request."""
+    from hubagent.understand.split import COMMAND_VERBS
+
+    first = command.strip().split(" ", 1)[0].lower().strip("'’")
+    if first in _QUESTION_WORDS or first.startswith(("what", "how")):
+        return True
+    return command.strip().endswith("?") and first not in COMMAND_VERBS
 
 
 def has_value(cue: values.ValueCue) -> bool:

@@ -18,6 +18,7 @@ from hubagent.types import Step, Understanding
 
 if TYPE_CHECKING:
     from hubagent.compress.student import StudentPath
+from hubagent.understand import tables_en
 from hubagent.understand.llm import LlmUnderstander
 from hubagent.understand.matcher import LocalMatcher
 from hubagent.understand.split import split_steps
@@ -72,8 +73,8 @@ class Cascade:
 
     def _local(self, text: str, area: str | None) -> Understanding | None:
         """The matcher's result when it understood every command of the request cleanly."""
-        if self.matcher is None:
-            return None
+        if self.matcher is None or tables_en.SELF_CORRECTION.match(text):
+            return None  # "... - actually no, just mute it" is no template sentence
         pieces = split_steps(text) or [text]
         results = []
         for piece in pieces:

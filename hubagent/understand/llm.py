@@ -83,16 +83,16 @@ class LlmUnderstander(Targeting):
         calls_before = self.stats.calls
         steps: list[Step] = []
         answers: list[str] = []
-        originals = split_steps(text)
+        request, previous = self._correction(text, area)
+        originals = split_steps(request)
         commands = [self._canonical(c, i, text) for i, c in enumerate(originals)]
         rooms = [cues.mentioned_areas(self.registry, c) for c in commands]
-        previous: Entity | None = None
         last: Step | None = None
         for i, command in enumerate(commands):
             self.stats.steps += 1
             try:
                 here = _shared_room(rooms, i) or area
-                command, previous = self._correction(command, here, previous)
+                command = self._same_kind(command, previous)
                 step, answer, mentioned = self._step(
                     command, here, previous, only, originals[i], last
                 )
@@ -104,6 +104,8 @@ class LlmUnderstander(Targeting):
                     None,
                 )
             step.text = originals[i]
+            if len(commands) > 1 and step.error and self._is_context(command, original=originals[i]):
+                continue  # "SYSTEM: identity verified", "快递到了": said, not asked for
             steps.append(step)
             last = step
             if answer:
@@ -111,6 +113,8 @@ class LlmUnderstander(Targeting):
             acted = {a.entity for a in step.actions}
             single = self.registry.get(acted.pop()) if len(acted) == 1 else None
             previous = mentioned or single
+        if not steps:
+            steps = [Step(text, error="unknown_device", detail="not understood")]
         return Understanding(
             text=text,
             steps=steps,
@@ -132,17 +136,25 @@ class LlmUnderstander(Targeting):
             return re.sub(r"\b(?:his|her)\b", f"{owner[1]}'s", command)
         return command
 
-    def _correction(
-        self, command: str, area: str | None, previous: Entity | None
-    ) -> tuple[str, Entity | None]:
+    def _correction(self, text: str, area: str | None) -> tuple[str, Entity | None]:
         """ "turn the telly down to 10 - actually no, just mute it": only the correction is
         meant, and "it" is the device the cancelled part named."""
-        match = tables_en.SELF_CORRECTION.match(command)
-        if not match or not command[match.end() :].strip():
-            return command, previous
-        head = command[: match.start(0) + len(match.group(0))]
-        named = self._candidates(head, area)
-        return command[match.end() :], named[0] if len(named) == 1 else previous
+        match = tables_en.SELF_CORRECTION.match(text)
+        if not match or not text[match.end() :].strip():
+            return text, None
+        named = self._candidates(text[: match.end()], area)
+        return text[match.end() :], named[0] if len(named) == 1 else None
+
+    def _same_kind(self, command: str, previous: Entity | None) -> str:
+        """ "... and the bedroom one to 35": "one" is the previous step's kind of device."""
+        if previous is None or not re.search(r"\b(?:the|that|this)\s+(?:\w+\s+)?one\b", command):
+            return command
+        kind = cues.device_words(previous, self.registry, synonyms=False)
+        return re.sub(r"\bone\b", kind[0], command, count=1) if kind else command
+
+    def _is_context(self, command: str, original: str) -> bool:
+        """A fragment that names no device and states no goal is context, not a command."""
+        return not self._names_a_device(command) and not goals.goals_in(f"{original} {command}")
 
     def _step(
         self,
@@ -170,6 +182,10 @@ class LlmUnderstander(Targeting):
             command = command[: except_match.start()]
         candidates = [e for e in self._candidates(command, area) if e not in excluded]
         mentioned = excluded[0] if len(excluded) == 1 else None
+        if previous is not None and _refers_back(command) and not self._names_a_device(
+            command
+        ) and cues.mentioned_attributes(command, known, previous):
+            candidates = [previous]  # "switch its fan to low": the AC's fan mode
         if only is not None:
             # The answer to "which one?": among the devices it names, the request's own.
             candidates = [
@@ -178,23 +194,40 @@ class LlmUnderstander(Targeting):
             candidates = candidates or [e for e in self.registry.all() if e.entity_id in only]
         if not candidates and previous is not None and _refers_back(command):
             candidates = [previous]  # "turn off the lamp and turn it on again"
+        stated = goals.goals_in(f"{original} {command}")
+        if stated and candidates and not wording.is_question(command):
+            serving = [e for e in candidates if any(goals.serves(e, g) for g in stated)]
+            commanded = [e for e in candidates if wording.cue_verb(command, e, known)]
+            if not serving and not commanded:
+                # "the washing in the garage won't dry": the garage names a place here.
+                return self._indirect(command, original, area, named_ok=True), None, None
         if not candidates:
             step = self._indirect(command, original, area)
             return step, None, mentioned
+        group = bool(re.search(r"\b(?:all|every|both|everything)\b", command.lower()))
         places = {e.area for e in candidates if e.area}
-        if len(places) > 1 and not cues.mentioned_areas(self.registry, command):
+        if len(places) > 1 and not group and not cues.mentioned_areas(self.registry, command):
             # Same kind of device in several rooms and no room named: asking beats guessing.
             detail = cues.which_one(self.registry, candidates)
             return Step(command, error="unknown_device", detail=detail), None, mentioned
         by_id = {e.entity_id: e for e in candidates}
         # "the lights in the kitchen": every one of them, with one verb.
         plural = len(candidates) > 1 and (
-            cues.plural_of_all(command, candidates, self.registry) or bool(excluded)
+            cues.plural_of_all(command, candidates, self.registry) or bool(excluded) or group
         )
         if plural:
-            verbs = {self._verb(command, e, known) for e in candidates}
-            if len(verbs) == 1 and (verb := verbs.pop()) not in (None, "get_state"):
-                return act_on_all(command, candidates, verb, known), None, mentioned
+            if wording.is_question(command):
+                return Step(command), questions.group_answer(candidates, command), None
+            verbs = {e.entity_id: self._verb(command, e, known) for e in candidates}
+            able = [e for e in candidates if verbs[e.entity_id] not in (None, "get_state")]
+            kinds = {verbs[e.entity_id] for e in able}
+            if len(kinds) == 1:
+                verb = kinds.pop()
+                # A group holds only the devices whose state the command changes.
+                changing = [e for e in able if not wording.already(e, verb)] or able[:0]
+                if not changing:
+                    return Step(command), None, None
+                return act_on_all(command, changing, verb, known), None, mentioned
         sure = self._verb(command, candidates[0], known) if len(candidates) == 1 else None
         if sure is not None and not self.always_ask:
             # Registry and wording already decide entity and verb: no model call needed.
@@ -241,8 +274,12 @@ class LlmUnderstander(Targeting):
 
     def _same(self, command: str, area: str | None, last: Step) -> Step:
         """ "do the same with Kai's": the last step's action on the device this one names."""
-        pool = cues.distinctive_matches(self.registry, command, self.registry.all())
-        pool = pool or self._candidates(command, area)
+        said = set(cues.words(command)) - cues.GENERIC_WORDS - {"do", "same", "with", "for"}
+        pool = [
+            e
+            for e in self.registry.all()
+            if said & {w for n in (e.name, *e.aliases) for w in cues.words(n)}
+        ] or self._candidates(command, area)
         done = last.actions[0]
         fits = [
             e
@@ -258,12 +295,15 @@ class LlmUnderstander(Targeting):
             return Step(command, error="unknown_device", detail=detail)
         return Step(command, [Action(fits[0].entity_id, done.action, dict(done.args))])
 
-    def _indirect(self, command: str, original: str, area: str | None) -> Step:
+    def _indirect(
+        self, command: str, original: str, area: str | None, named_ok: bool = False
+    ) -> Step:
         """A command naming no device: a stated goal ("I'm cold") narrows the kinds of device;
         one fits -> done, several -> the model chooses among them. Wording nothing here
         knows goes to the model too, and its pick is acted on only when the words support
         it; otherwise the hub asks."""
-        if self._names_a_device(command) or cues.unknown_area(self.registry, command):
+        named_device = self._names_a_device(command) and not named_ok
+        if named_device or cues.unknown_area(self.registry, command):
             return Step(command, error="unknown_device", detail=self._why_none(command, area))
         named = cues.mentioned_areas(self.registry, command)
         stated = goals.goals_in(f"{original} {command}")

@@ -72,3 +72,19 @@ def describe_state(entity: Entity) -> str:
         if entity.device_class == "motion":
             return "detecting motion" if on else "not detecting motion"
     return str(raw if raw is not None else "unknown")
+
+
+def group_answer(entities: list[Entity], command: str) -> str:
+    """ "Are the doors locked?": each device of the kind the question's state word fits,
+    with its state ("Front door lock is locked; Back door lock is unlocked")."""
+    tw = cues.words(command)
+    wanted = [d for words, d in _STATE_DOMAINS if any(w in tw for w in words)]
+    chosen = [e for e in entities if not wanted or e.domain in wanted[0]] or entities
+    return "; ".join(f"{e.name} is {describe_state(e)}" for e in chosen)
+
+
+_STATE_DOMAINS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("locked", "unlocked"), ("lock",)),
+    (("open", "closed", "shut"), ("cover", "binary_sensor")),
+    (("on", "off"), ("light", "switch", "fan", "climate", "humidifier")),
+)

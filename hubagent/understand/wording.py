@@ -57,8 +57,26 @@ VERB_EQUIVALENTS: dict[str, dict[str, str]] = {
 }
 
 
+# The state a verb leaves a device in (a group skips the devices already there).
+_RESULT_STATE = {
+    "turn_on": ("on",), "turn_off": ("off",), "lock": ("locked",), "unlock": ("unlocked",),
+    "open": ("open",), "close": ("closed",), "pause": ("paused",), "play": ("playing",),
+}  # fmt: skip
+
+
+def already(entity: Entity, verb: str) -> bool:
+    """Is `entity` already in the state `verb` would leave it in?"""
+    state = str(entity.state.get("state", "")).lower()
+    return state in _RESULT_STATE.get(verb, ())
+
+
 def supported_verb(entity: Entity, verb: str) -> str | None:
-    """`verb`, or its equivalent for this entity's domain, if the entity can do it."""
+    """`verb`, or its equivalent for this entity's domain, if the entity can do it. A toggle
+    on a lock or cover is what it would do from the current state."""
+    if verb == "toggle" and verb not in entity.verbs:
+        state = str(entity.state.get("state", "")).lower()
+        flipped = {"locked": "unlock", "unlocked": "lock", "open": "close", "closed": "open"}
+        verb = flipped.get(state, verb)
     if verb in entity.verbs:
         return verb
     other = VERB_EQUIVALENTS.get(entity.domain, {}).get(verb)

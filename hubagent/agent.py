@@ -7,29 +7,30 @@ for text or `Agent.execute` for Actions, so one policy and one audit log cover t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubagent import language as lang
 from hubagent.act.executor import ExecutionError, build_messages
 from hubagent.act.policy import Decision, Policy
-from hubagent.act.responses import Outcome, reply_text
+from hubagent.act.responses import (
+    Outcome,
+    decision_reason,
+    display_name,
+    failed,
+    fixed,
+    reply_text,
+    step_reason,
+)
 from hubagent.home.registry import Registry
 from hubagent.store.db import Store
-from hubagent.types import Action, MqttMessage, Step, Understanding
+from hubagent.types import Action, MqttMessage, Understanding
 from hubagent.understand.cascade import Cascade
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[MqttMessage], object]
-
-_ERROR_TEXT = {
-    "unknown_device": "I can't find {what}.",
-    "unknown_attribute": "{what} can't do that.",
-    "out_of_range": "That value is out of range for {what}.",
-    "not_allowed": "That is not allowed for {what}.",
-    "needs_confirmation": "{what} needs confirmation.",
-}
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Reply:
     refused: list[dict[str, Any]] = field(default_factory=list)  # {"text", "error", "reason"}
     needs_confirmation: bool = False
     understanding: Understanding | None = None
+    # The policy's verdict per understood action, in order (the evaluator maps them to steps).
+    decisions: list[Decision] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         u = self.understanding
@@ -56,16 +59,6 @@ class Reply:
         }
 
 
-def _step_reason(step: Step) -> str:
-    if step.detail and step.detail.startswith("which one? "):  # ask, not "Not done"
-        return f"Which one: {step.detail.removeprefix('which one? ')}?"
-    if step.detail and " " in step.detail.strip():  # already a phrase: "no light in Kitchen"
-        detail = step.detail.strip().rstrip(".")
-        return f"Not done: {detail} ('{step.text}')."
-    what = step.detail or f"what '{step.text}' refers to"
-    return _ERROR_TEXT.get(step.error or "", "I couldn't do {what}.").format(what=what)
-
-
 class Agent:
     """Connects understanding, policy, execution and the audit log."""
 
@@ -76,18 +69,28 @@ class Agent:
         policy: Policy,
         send: Send | None,
         store: Store | None = None,
-        language: str = "en",
+        language: str | Sequence[str] = "en",
         ha: Any = None,
     ) -> None:
         """`send` publishes (or queues) one message; None makes a dry run that sends nothing.
+        `language`: the language(s) served, the first the default.
         `ha` is the Home Assistant bridge that executes entities imported from there."""
         self.registry = registry
         self.cascade = cascade
         self.policy = policy
         self.send = send
         self.store = store
-        self.language = language
+        self.languages = lang.served_languages(
+            [language] if isinstance(language, str) else language
+        )
+        self.language = self.languages[0]
         self.ha = ha
+
+    def request_language(self, tag: str | None, text: str) -> str:
+        """The served language a request is in: the interface's tag, else the language of
+        the conversation it is part of, else the text's script."""
+        code = lang.match(tag, self.languages) or lang.active()
+        return code if code in self.languages else lang.detect(text, self.languages)
 
     def handle(
         self,
@@ -97,28 +100,44 @@ class Agent:
         channel: str = "cli",
         area: str | None = None,
         only: frozenset[str] | None = None,
+        language: str | None = None,
     ) -> Reply:
         """Understand `text` and act on it within policy; never raises for bad input. With
-        `only`, the request is about those entities alone (an answer to "which one?")."""
+        `only`, the request is about those entities alone (an answer to "which one?").
+        `language` (a tag from the interface) or else the text picks the reply's language."""
+        token = lang.set_current(self.request_language(language, text or ""))
+        try:
+            return self._handle(text, requester, channel, area, only)
+        finally:
+            lang.reset_current(token)
+
+    def _handle(
+        self,
+        text: str,
+        requester: str,
+        channel: str,
+        area: str | None,
+        only: frozenset[str] | None,
+    ) -> Reply:
         text = (text or "").strip()
         if not text:
-            return Reply(reply_text(Outcome(), self.language))
+            return Reply(reply_text(Outcome(), self._language()))
         if self.policy.has_pending(requester):
             confirmed = self.policy.confirm_verbose(requester, text)
             if confirmed.actions is not None:
                 return self._run(text, confirmed.actions, requester, channel, None, confirmed=True)
             if confirmed.reason:  # "no", or a "yes" too late: say so; else a new request
-                return Reply(confirmed.reason)
+                return Reply(fixed(confirmed.reason, self._language()))
         try:
             understanding = self.cascade.understand(text, area, only)
         except Exception:  # noqa: BLE001 - the hub keeps answering whatever one request does
             log.exception("understanding failed for %r", text)
-            return Reply("Sorry, something went wrong understanding that.")
+            return Reply(failed(self._language()))
         outcome = Outcome(answer=understanding.answer)
         refused = []
         for step in understanding.steps:
             if step.error:
-                reason = _step_reason(step)
+                reason = step_reason(step, self._language())
                 refused.append({"text": step.text, "error": step.error, "reason": reason})
                 outcome.refused.append(reason)
         return self._run(
@@ -136,6 +155,10 @@ class Agent:
     ) -> Reply:
         """Run Actions given directly (HTTP `POST /api/actions`, automations) through policy."""
         return self._run(text or "direct actions", actions, requester, channel, None)
+
+    def _language(self) -> str:
+        """The current request's language (the hub's default outside of a request)."""
+        return lang.current(self.language)
 
     def _run(
         self,
@@ -158,16 +181,18 @@ class Agent:
             decisions = self.policy.check_all(actions, requester, channel)
         done: list[Action] = []
         needs_confirmation = False
+        language = self._language()
         for decision in decisions:
             entity = self.registry.get(decision.action.entity)
-            name = entity.name if entity else decision.action.entity
+            name = display_name(entity, decision.action.entity, language)
             if decision.status == "needs_confirmation":
                 needs_confirmation = True
-                outcome.confirm.append(decision.reason)
+                outcome.confirm.append(decision_reason(decision, name, language))
                 continue
             if decision.status != "allowed":
-                refused.append({"text": text, "error": decision.error, "reason": decision.reason})
-                outcome.refused.append(decision.reason)
+                reason = decision_reason(decision, name, language)
+                refused.append({"text": text, "error": decision.error, "reason": reason})
+                outcome.refused.append(reason)
                 continue
             if decision.action.action == "get_state":
                 continue
@@ -179,9 +204,14 @@ class Agent:
             done.append(decision.action)
             outcome.done.append((decision.action, name))
             if decision.clamped and decision.reason:
-                outcome.refused.append(decision.reason)
+                outcome.refused.append(decision_reason(decision, name, language))
         reply = Reply(
-            reply_text(outcome, self.language), done, refused, needs_confirmation, understanding
+            reply_text(outcome, language),
+            done,
+            refused,
+            needs_confirmation,
+            understanding,
+            decisions,
         )
         self._audit(requester, channel, text, understanding or actions, decisions, confirmed)
         return reply

@@ -25,7 +25,7 @@ from hubagent.store.outbox import Outbox
 from hubagent.types import Entity, MqttMessage
 from hubagent.understand.cascade import Cascade
 from hubagent.understand.llm import LlmUnderstander
-from hubagent.understand.matcher import LocalMatcher
+from hubagent.understand.matcher import LocalMatchers
 from hubagent.understand.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,20 @@ def open_llm(cfg: Config, use_llm: bool = True) -> Runtime | None:
     except (ValueError, OSError, ImportError) as exc:
         log.error("LLM unavailable, running with the local matcher only: %s", exc)
         return None
+
+
+def open_student(cfg: Config, registry: Registry) -> Any:
+    """The configured distilled student's cascade path, or None (logged) when it is off."""
+    if not cfg.llm.student:
+        return None
+    from hubagent.compress.student import Student, StudentPath
+
+    try:
+        student = Student.load(expand(cfg.llm.student))
+    except ValueError as exc:
+        log.warning("student not loaded, continuing without it: %s", exc)
+        return None
+    return StudentPath(student, registry, cfg.llm.student_threshold)
 
 
 def load_homes(
@@ -91,7 +105,7 @@ class Hub:
         self.mqtt.on_connection_change(self._on_connection_change)
 
         self.policy = Policy(cfg.policy, self.registry)
-        self.matcher = LocalMatcher(self.registry, cfg.language)
+        self.matcher = LocalMatchers(self.registry, cfg.served_languages)
         self.runtime = runtime if runtime is not None else open_llm(cfg, use_llm)
         self.understander = LlmUnderstander(self.registry, self.runtime, cfg.language)
         self.cascade = Cascade(self.matcher, self.understander, self._student(cfg))
@@ -102,7 +116,7 @@ class Hub:
             self.policy,
             self._send,
             self.store,
-            cfg.language,
+            cfg.served_languages,
             ha=self.ha,
         )
         self.automations = (
@@ -114,16 +128,7 @@ class Hub:
         self._ha_follower: Any = None
 
     def _student(self, cfg: Config) -> Any:
-        if not cfg.llm.student:
-            return None
-        from hubagent.compress.student import Student, StudentPath
-
-        try:
-            student = Student.load(expand(cfg.llm.student))
-        except ValueError as exc:
-            log.warning("student not loaded, continuing without it: %s", exc)
-            return None
-        return StudentPath(student, self.registry, cfg.llm.student_threshold)
+        return open_student(cfg, self.registry)
 
     def _ha_bridge(self, cfg: Config) -> Any:
         if not cfg.homeassistant.url:

@@ -10,24 +10,27 @@ import json
 
 from hubagent.act.policy import Policy
 from hubagent.agent import Agent
-from hubagent.app import load_homes, open_llm
+from hubagent.app import load_homes, open_llm, open_student
 from hubagent.config import Config
 from hubagent.home.registry import Registry
 from hubagent.understand.cascade import Cascade
 from hubagent.understand.llm import LlmUnderstander
-from hubagent.understand.matcher import LocalMatcher
+from hubagent.understand.matcher import LocalMatchers
 
 
 def build_dry_agent(cfg: Config, homes: list[str], use_llm: bool = True) -> Agent:
-    """An Agent over the given home files that checks policy but sends nothing."""
+    """An Agent over the given home files that checks policy but sends nothing (`ask`, and
+    `eval` for its own cases), in every configured language."""
     registry = Registry()
     load_homes(registry, homes, static=True)
     runtime = open_llm(cfg, use_llm)
     cascade = Cascade(
-        LocalMatcher(registry, cfg.language),
+        LocalMatchers(registry, cfg.served_languages),
         LlmUnderstander(registry, runtime, cfg.language),
+        open_student(cfg, registry),
     )
-    return Agent(registry, cascade, Policy(cfg.policy, registry), None, None, cfg.language)
+    policy = Policy(cfg.policy, registry)
+    return Agent(registry, cascade, policy, None, None, cfg.served_languages)
 
 
 def ask(text: str, cfg: Config, *, home: str | None, area: str | None, as_json: bool) -> int:

@@ -150,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--limit", type=int, help="only the first N cases")
     p.add_argument("--no-llm", action="store_true", help="local matcher only")
+    p.add_argument("--only", action="append", metavar="PREFIX", help="own cases whose id starts so")
+    p.add_argument(
+        "-v", dest="show_failures", action="store_true", help="list every failed own case"
+    )
 
     p = verb("model", cmd_model, "prepare, verify or describe the local model")
     p.add_argument("action", choices=["fetch", "verify", "info"])

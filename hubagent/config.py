@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from hubagent.language import LanguageError, served_languages
+
 
 class ConfigError(ValueError):
     """An invalid configuration: the message names file, key and problem."""
@@ -121,7 +123,8 @@ class HomeAssistantConfig:
 
 @dataclass(frozen=True)
 class Config:
-    language: str = "en"
+    language: str = "en"  # the one language served when `languages` is not set
+    languages: tuple[str, ...] = ()  # several at once, e.g. [en, zh-hans]; the first is default
     homes: tuple[str, ...] = ()
     automations: str | None = None
     mqtt: MqttConfig = field(default_factory=MqttConfig)
@@ -132,6 +135,11 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     wyoming: WyomingConfig = field(default_factory=WyomingConfig)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+
+    @property
+    def served_languages(self) -> tuple[str, ...]:
+        """Canonical tags of the languages served (`languages`, else `language`)."""
+        return served_languages(self.languages or (self.language,))
 
 
 # Secrets never need to live in the YAML file.
@@ -172,7 +180,15 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> C
             if not isinstance(data[section], dict):
                 raise ConfigError(f"{where}: '{section}' must be a mapping")
             data[section][key] = env[var]
-    return _build(Config, data, where, "")
+    cfg = _build(Config, data, where, "")
+    from hubagent.understand.slots import UnknownLanguageError, resolve_language
+
+    try:  # a tag that is not one, or a language without sentence templates
+        for code in cfg.served_languages:
+            resolve_language(code)
+    except (LanguageError, UnknownLanguageError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return cfg
 
 
 def _build(cls: type, data: Any, where: str, prefix: str) -> Any:

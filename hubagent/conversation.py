@@ -18,6 +18,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from hubagent import language as lang
 from hubagent.agent import Agent, Reply
 from hubagent.home.registry import normalize_name
 from hubagent.store.db import Store
@@ -53,6 +54,26 @@ class Conversations:
         self.ttl_s = ttl_s
 
     def handle(
+        self,
+        text: str,
+        conversation_id: str | None = None,
+        *,
+        requester: str | None = None,
+        channel: str = "api",
+        area: str | None = None,
+        language: str | None = None,
+    ) -> tuple[Reply, str]:
+        """`_handle` in the request's language: the interface's tag, else the text's script;
+        the follow-ups and questions of this turn are answered in it too."""
+        token = lang.set_current(self.agent.request_language(language, text or ""))
+        try:
+            return self._handle(
+                text, conversation_id, requester=requester, channel=channel, area=area
+            )
+        finally:
+            lang.reset_current(token)
+
+    def _handle(
         self,
         text: str,
         conversation_id: str | None = None,

@@ -134,9 +134,9 @@ def test_two_devices_with_a_fan_speed_in_one_room_ask_which_one() -> None:
     (step,) = u.understand("set the fan speed to low in the kitchen").steps
     assert step.error == "unknown_device"
     assert step.detail == "which one? Air conditioner (Kitchen) or Air purifier (Kitchen)"
-    from hubagent.agent import _step_reason
+    from hubagent.act.responses import step_reason
 
-    assert _step_reason(step) == "Which one: Air conditioner (Kitchen) or Air purifier (Kitchen)?"
+    assert step_reason(step) == "Which one: Air conditioner (Kitchen) or Air purifier (Kitchen)?"
 
 
 def test_a_lamp_by_name_before_a_light_that_is_a_lamp_by_synonym() -> None:

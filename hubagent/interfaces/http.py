@@ -32,6 +32,7 @@ from aiohttp import web
 from hubagent.agent import Reply
 from hubagent.conversation import MAX_ID_LENGTH, Conversations, valid_conversation_id
 from hubagent.interfaces.openapi import openapi_document
+from hubagent.language import match as match_language
 from hubagent.types import Action
 
 if TYPE_CHECKING:
@@ -149,14 +150,20 @@ class HttpApi:
         if not isinstance(text, str) or not text.strip():
             raise BadRequest("'text' is required and must be a non-empty string")
         language = _optional_str(data, "language")
-        if language and language.split("-")[0].lower() != self.hub.cfg.language:
-            raise BadRequest(f"language '{language}' is not served (hub: {self.hub.cfg.language})")
+        served = self.conversations.agent.languages
+        if language and match_language(language, served) is None:
+            raise BadRequest(f"language '{language}' is not served (hub: {', '.join(served)})")
         conversation_id = _optional_str(data, "conversation_id")
         if conversation_id is not None and not valid_conversation_id(conversation_id):
             raise BadRequest(f"'conversation_id' must be at most {MAX_ID_LENGTH} characters")
         area = self._area(_optional_str(data, "area"))
         reply, conversation_id = await asyncio.to_thread(
-            self.conversations.handle, text, conversation_id, channel="http", area=area
+            self.conversations.handle,
+            text,
+            conversation_id,
+            channel="http",
+            area=area,
+            language=language,
         )
         return web.json_response(_reply(reply, conversation_id))
 

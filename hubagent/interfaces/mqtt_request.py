@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hubagent.conversation import MAX_ID_LENGTH, Conversations, valid_conversation_id
+from hubagent.language import match as match_language
 from hubagent.mqtt.client import MqttClient, Received
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,18 @@ class MqttRequests:
                     self._answer(reply_to, correlation, {"error": "unknown area", **_ids(request)})
                     return
                 area = found.id
+            language = request.get("language")
+            served = self.conversations.agent.languages
+            if language and match_language(language, served) is None:
+                error = f"language '{language}' is not served (hub: {', '.join(served)})"
+                self._answer(reply_to, correlation, {"error": error, **_ids(request)})
+                return
             reply, conversation_id = self.conversations.handle(
-                request["text"], request.get("conversation_id"), channel="mqtt", area=area
+                request["text"],
+                request.get("conversation_id"),
+                channel="mqtt",
+                area=area,
+                language=language,
             )
             body = {
                 **reply.to_dict(),
@@ -157,7 +168,7 @@ def _parse(payload: bytes) -> dict[str, Any]:
         exc = _BadRequest(f"'conversation_id' must be a string of at most {MAX_ID_LENGTH}")
         exc.request_id = request_id
         raise exc
-    for key in ("conversation_id", "area"):
+    for key in ("conversation_id", "area", "language"):
         if data.get(key) is not None and not isinstance(data[key], str):
             exc = _BadRequest(f"'{key}' must be a string")
             exc.request_id = request_id

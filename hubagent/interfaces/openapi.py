@@ -56,7 +56,11 @@ def openapi_document(version: str = "0") -> dict[str, Any]:
             "required": ["text"],
             "properties": {
                 "text": {"type": "string", "minLength": 1},
-                "language": {"type": "string", "description": "must be the hub's language"},
+                "language": {
+                    "type": "string",
+                    "description": "BCP 47 tag of a served language (zh, zh-CN, zh-Hans are one); "
+                    "default: detected from the text",
+                },
                 "conversation_id": {
                     "type": "string",
                     "maxLength": 128,

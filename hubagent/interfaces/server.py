@@ -83,7 +83,7 @@ class Interfaces:
             self._addresses["http"] = f"http://{_url_host(cfg.http.host)}:{port}"
         if cfg.wyoming.enabled:
             self._wyoming = WyomingServer(
-                self.conversations, cfg.wyoming.host, cfg.wyoming.port, cfg.language
+                self.conversations, cfg.wyoming.host, cfg.wyoming.port, cfg.served_languages
             )
             port = await self._wyoming.start()
             self._addresses["wyoming"] = f"tcp://{_url_host(cfg.wyoming.host)}:{port}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from wyoming.asr import Transcript
@@ -22,6 +23,7 @@ from wyoming.server import AsyncEventHandler, AsyncTcpServer
 
 from hubagent.agent import Reply
 from hubagent.conversation import Conversations
+from hubagent.language import match as match_language
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +92,10 @@ class HandleEventHandler(AsyncEventHandler):
 
     async def _transcript(self, transcript: Transcript) -> None:
         context: dict[str, Any] = dict(transcript.context or {})
-        language = (transcript.language or self.language).split("-")[0].lower()
-        if language != self.language:
+        served = self.conversations.agent.languages
+        if transcript.language and match_language(transcript.language, served) is None:
             await self.write_event(
-                NotHandled(text=f"I only speak {self.language}.", context=context).event()
+                NotHandled(text=f"I only speak {', '.join(served)}.", context=context).event()
             )
             return
         raw_id = context.get("conversation_id")
@@ -106,6 +108,7 @@ class HandleEventHandler(AsyncEventHandler):
             conversation_id,
             channel="wyoming",
             area=area_obj.id if area_obj else None,
+            language=transcript.language or None,
         )
         context["conversation_id"] = conversation_id
         result = Handled if was_handled(reply) else NotHandled
@@ -115,10 +118,13 @@ class HandleEventHandler(AsyncEventHandler):
 class WyomingServer:
     """The TCP server; `start()` inside a running loop, `stop()` in the same loop."""
 
-    def __init__(self, conversations: Conversations, host: str, port: int, language: str) -> None:
+    def __init__(
+        self, conversations: Conversations, host: str, port: int, language: str | Sequence[str]
+    ) -> None:
         self.conversations = conversations
-        self.language = language
-        self.info = hub_info([language])
+        languages = [language] if isinstance(language, str) else list(language)
+        self.language = languages[0]
+        self.info = hub_info(languages)
         self.server = AsyncTcpServer(host, port)
         self.host = host
 

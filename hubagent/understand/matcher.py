@@ -12,13 +12,16 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hassil import SlotList, recognize_best
 
+from hubagent import language
 from hubagent.act.intent_map import intent_to_action
 from hubagent.home.registry import Registry
+from hubagent.language import served_languages
 from hubagent.types import Action, Entity, Step, Understanding
 from hubagent.understand.answers import render_answer, split_by_state
 from hubagent.understand.slots import (
@@ -250,3 +253,36 @@ class LocalMatcher:
         if found.context_area and "area" not in slots:
             slots["area"] = found.context_area
         return render_answer(template, slots, matched, unmatched)
+
+
+class LocalMatchers:
+    """One LocalMatcher per served language over one registry, used like a LocalMatcher:
+    `match`/`recognize`/`resolve` take the current request's language
+    (`hubagent.language.current()`, set by the agent) and fall back to the first served one."""
+
+    def __init__(self, registry: Registry, languages: Sequence[str], warm: bool = True) -> None:
+        self.registry = registry
+        self.languages = served_languages(languages)
+        # Built at start: a language's sentences load in well under a second, and the first
+        # request in it should be as fast as any other.
+        self.by_language = {code: LocalMatcher(registry, code, warm) for code in self.languages}
+        self.default = self.by_language[self.languages[0]]
+        self.language = self.default.language
+        self.data = self.default.data
+
+    def for_language(self, code: str | None = None) -> LocalMatcher:
+        """The matcher of `code` (default: the current request's language)."""
+        return self.by_language.get(code or language.current(self.languages[0]), self.default)
+
+    def warm(self) -> None:
+        for matcher in self.by_language.values():
+            matcher.warm()
+
+    def recognize(self, text: str, area: str | None = None) -> Recognition | None:
+        return self.for_language().recognize(text, area)
+
+    def match(self, text: str, area: str | None = None) -> Understanding | None:
+        return self.for_language().match(text, area)
+
+    def resolve(self, text: str, found: Recognition, area: str | None) -> Understanding | None:
+        return self.for_language().resolve(text, found, area)

@@ -182,9 +182,7 @@ class LlmUnderstander(Targeting):
             command = command[: except_match.start()]
         candidates = [e for e in self._candidates(command, area) if e not in excluded]
         mentioned = excluded[0] if len(excluded) == 1 else None
-        if previous is not None and _refers_back(command) and not self._names_a_device(
-            command
-        ) and cues.mentioned_attributes(command, known, previous):
+        if previous is not None and _owns_said_attribute(previous, command, known):
             candidates = [previous]  # "switch its fan to low": the AC's fan mode
         if only is not None:
             # The answer to "which one?": among the devices it names, the request's own.
@@ -197,7 +195,11 @@ class LlmUnderstander(Targeting):
         stated = goals.goals_in(f"{original} {command}")
         if stated and candidates and not wording.is_question(command):
             serving = [e for e in candidates if any(goals.serves(e, g) for g in stated)]
-            commanded = [e for e in candidates if wording.cue_verb(command, e, known)]
+            commanded = [
+                e
+                for e in candidates
+                if wording.cue_verb(command, e, known) and cues.grounded(e, self.registry, command)
+            ]
             if not serving and not commanded:
                 # "the washing in the garage won't dry": the garage names a place here.
                 return self._indirect(command, original, area, named_ok=True), None, None
@@ -375,6 +377,18 @@ def _shared_room(rooms: list[list[str]], i: int) -> str | None:
 def _refers_back(command: str) -> bool:
     """A step that names no device but points back at the last one ("turn it on again")."""
     return any(w in ("it", "its", "them", "again", "that", "there") for w in cues.words(command))
+
+
+def _owns_said_attribute(entity: Entity, command: str, known: AbstractSet[str]) -> bool:
+    """ "its fan", "set it ... humidity": the command points back and names an attribute of
+    the previous device ("its fan" is the fan mode of the AC, not another fan)."""
+    if not _refers_back(command):
+        return False
+    named = set(cues.mentioned_attributes(command, known, entity)) & set(entity.attributes)
+    owned = re.search(r"\bits\s+(\w+)", command.lower())
+    if owned:
+        named |= {a for a in entity.attributes if owned[1] in a.split("_")}
+    return bool(named)
 
 
 _EXCEPT = re.compile(r"\s*,?\s*\b(?:except(?: for)?|apart from|but not|other than)\b", re.I)

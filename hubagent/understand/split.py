@@ -179,7 +179,7 @@ _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\S)|:\s+|\s['\"“‘](?=[A-Z])")
 # A finite verb that makes a fragment a statement rather than a command or an ellipsis.
 _STATEMENT = re.compile(
     r"\b(?:is|are|was|were|has|have|had|been|will|says|said|needs|needed|required|"
-    r"verified|authori[sz]ed|confirmed)\b",
+    r"verified|authori[sz]ed|confirmed|got|am|i['’](?:ve|m|d)|we['’]re|it['’]s|there['’]s)\b",
     re.IGNORECASE,
 )
 _PLACE_ONLY = re.compile(r"^(?:in|on|at)\s+(?:the\s+)?[a-z ]{2,40}$", re.IGNORECASE)

@@ -75,7 +75,7 @@ GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
      "set_volume", -1),
     (("film", "movie"), ("movie",), "activate", 0),
     (("off to bed", "going to bed", "bedtime", "heading to bed", "turning in"),
-     ("night",), "activate", 0),
+     ("good night", "bedtime", "sleep"), "activate", 0),
     (("towel", "shower"), ("towel",), "turn_on", 0),
     (("warm the bed", "cold bed", "bed warm"), ("blanket",), "turn_on", 0),
     (("see right in", "see in", "privacy", "peeking", "nosy", "wake him", "wake me",

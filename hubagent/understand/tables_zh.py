@@ -168,7 +168,7 @@ GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
     (("吵", "太响"), ("media_player",), "set_volume", -1),
     (("听不见", "听不清", "声音太小"), ("media_player",), "set_volume", 1),
     (("看电影",), ("movie",), "activate", 0),
-    (("睡觉", "晚安"), ("night",), "activate", 0),
+    (("睡觉", "晚安"), ("good night", "bedtime", "sleep"), "activate", 0),
     (("毛巾",), ("towel",), "turn_on", 0),
     (("脏", "猫毛", "灰尘"), ("vacuum",), "start", 0),
 )

@@ -4,6 +4,8 @@ device it names (a "garage light" is never the garage door)."""
 
 from __future__ import annotations
 
+import re
+
 from hubagent.home.registry import Registry
 from hubagent.types import Entity
 from hubagent.understand import cues
@@ -24,6 +26,7 @@ class Targeting:
         # Entities without an area (a robot vacuum) serve every room.
         pool = [e for e in self.registry.all() if not areas or e.area in areas or e.area is None]
         named = [e for e in pool if cues.grounded(e, self.registry, command)]
+        named += [e for e in _by_plural(pool, command) if e not in named]
         named = [e for e in named if not other_kind(e, self.registry, command)]
         plural = len(named) > 1 and cues.plural_of_all(command, named, self.registry)
         if len(named) > 1 and not plural:
@@ -33,6 +36,7 @@ class Targeting:
             }
             best = max(lengths.values())
             named = [e for e in named if lengths[e.entity_id] == best]
+        named += [e for e in _by_unit(pool, command, named) if e not in named]
         if len(named) > 1 and not plural:
             # Still tied: the one whose name shares most words with the command
             # ("the cat feeder to six portions" is the Cat feeder portions).
@@ -122,3 +126,39 @@ def other_kind(entity: Entity, registry: Registry, command: str) -> str | None:
 def _overlap(entity: Entity, command: str) -> int:
     tw = set(cues.words(command)) - cues.GENERIC_WORDS
     return len(tw & {w for n in (entity.name, *entity.aliases) for w in cues.words(n)})
+
+
+def _by_unit(pool: list[Entity], command: str, named: list[Entity]) -> list[Entity]:
+    """ "the cat feeder to six portions": the entity counted in the unit the command gives,
+    when its name shares a word with a named one."""
+    tw = set(cues.words(command))
+    named_words = {w for e in named for n in (e.name, *e.aliases) for w in cues.words(n)}
+    found = []
+    for e in pool:
+        own = {w for n in (e.name, *e.aliases) for w in cues.words(n)}
+        units = {
+            w
+            for spec in e.attributes.values()
+            for w in cues.words(str(spec.get("unit") or ""))
+            if len(w) > 2 and w not in ("percent", "degree")
+        }
+        if units & tw and own & named_words:
+            found.append(e)
+    return found
+
+
+def _by_plural(pool: list[Entity], command: str) -> list[Entity]:
+    """ "all the doors": every device whose name has the plural's head noun."""
+    raw = set(re.findall(r"[a-z]+", command.lower()))
+    heads = [w for w in _HEADS if w + "s" in raw]
+    if not heads:
+        return []
+    return [
+        e
+        for e in pool
+        if any(h in {w for n in (e.name, *e.aliases) for w in cues.words(n)} for h in heads)
+    ]
+
+
+# Head nouns a plural may name across kinds ("all the doors": locks, covers, sensors).
+_HEADS = ("door", "window", "light", "blind", "curtain", "lock", "speaker", "fan", "gate")

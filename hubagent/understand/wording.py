@@ -32,7 +32,7 @@ _KEYWORD_VERBS = (
     ("unpause", "play"), ("open", "open"), ("close", "close"), ("shut", "close"),
     ("feed", "press"), ("activate", "activate"), ("run", "activate"),
     ("return to base", "return_to_base"), ("back to it dock", "return_to_base"),
-    ("back to base", "return_to_base"), ("get going", "start"), ("going", "start"),
+    ("back to base", "return_to_base"),
     ("pause", "pause"), ("play", "play"), ("stop", "stop"), ("start", "start"),
     ("lock", "lock"), ("unlock", "unlock"), ("pack", "press"), ("press", "press"),
     ("charge", "return_to_base"), ("dock", "return_to_base"), ("dock", "dock"),
@@ -42,7 +42,7 @@ _KEYWORD_VERBS = (
 # The same request in another domain's words: "turn on" a cover opens it, "put movie night
 # on" activates the scene, "open" a lock unlocks it (and is confirmed as such).
 VERB_EQUIVALENTS: dict[str, dict[str, str]] = {
-    "cover": {"turn_on": "open", "turn_off": "close", "start": "open"},
+    "cover": {"turn_on": "open", "turn_off": "close"},
     "valve": {"turn_on": "open", "turn_off": "close"},
     "lock": {"turn_on": "unlock", "open": "unlock", "turn_off": "lock", "close": "lock"},
     "scene": {"turn_on": "activate", "start": "activate", "press": "activate"},
@@ -99,6 +99,8 @@ def cue_verb(command: str, entity: Entity, known: AbstractSet[str]) -> str | Non
         return "set"
     if named and not _FIXED_VERBS & set(tw):
         return "set"
+    if re.search(r"\b(?:get|set)\b.*\bgoing\b", " ".join(tw)):
+        tw = ["start"]  # "get the hoover going (again)"
     split_on_off = _SPLIT_ON_OFF.search(" ".join(tw))
     if split_on_off:
         # "switch the kitchen lights off", "turn the fan on in the bedroom"

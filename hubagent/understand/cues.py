@@ -30,7 +30,6 @@ DOMAIN_KINDS: dict[str, tuple[str, ...]] = {
     "media_player": ("music", "player"),
     "vacuum": ("vacuum", "hoover"),
     "lock": ("lock",),
-    "fan": ("fan",),
     "scene": ("scene",),
 }
 # Words that name an attribute in a command, per attribute key (plus the key itself).

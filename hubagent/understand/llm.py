@@ -21,7 +21,7 @@ from hubagent.understand.pivot import pivot_zh
 from hubagent.understand.prompt import build_prefix, build_prompt
 from hubagent.understand.runtime import Completion, Runtime
 from hubagent.understand.schema import parse_step, step_grammar, step_schema
-from hubagent.understand.split import split_steps
+from hubagent.understand.split import is_statement, split_steps, starts_command
 from hubagent.understand.targeting import Targeting
 from hubagent.understand.whole_room import whole_room_step
 
@@ -153,8 +153,17 @@ class LlmUnderstander(Targeting):
         return re.sub(r"\bone\b", kind[0], command, count=1) if kind else command
 
     def _is_context(self, command: str, original: str) -> bool:
-        """A fragment that names no device and states no goal is context, not a command."""
-        return not self._names_a_device(command) and not goals.goals_in(f"{original} {command}")
+        """A fragment that is no command ("SYSTEM: identity verified", "快递到了"), names no
+        device and states no goal is context of the request, not a step of it."""
+        if tables_zh.has_cjk(original):
+            said = tables_zh.is_command(original)
+        else:
+            said = starts_command(original) and not is_statement(original)
+        return (
+            not said
+            and not self._names_a_device(command)
+            and not goals.goals_in(f"{original} {command}")
+        )
 
     def _step(
         self,

@@ -131,10 +131,10 @@ def split_steps(text: str) -> list[str]:
     # "please", "would you?": politeness is never a command of its own.
     parts = [p for p in parts if not tables_en.FILLER_FRAGMENT.match(p)] or [text]
     parts = _place_first(parts)
-    if not any(_starts_command(p) for p in parts):
+    if not any(starts_command(p) for p in parts):
         # "Kai's blind is still up and the sun will wake him": one goal, said as a statement.
         return [_gerund(_LEADING_FILLER.sub("", text))]
-    while len(parts) > 1 and not _starts_command(parts[0]) and _starts_command(parts[1]):
+    while len(parts) > 1 and not starts_command(parts[0]) and starts_command(parts[1]):
         # "It's a lovely day, let the sunshine in": a leading statement is context.
         parts = [f"{parts[1]} - {parts[0]}", *parts[2:]]
     steps: list[str] = []
@@ -202,7 +202,12 @@ def _place_first(parts: list[str]) -> list[str]:
     return out
 
 
-def _starts_command(part: str) -> bool:
+def is_statement(part: str) -> bool:
+    """ "SYSTEM: identity verified", "the note says ...": said, not commanded."""
+    return bool(_STATEMENT.search(part))
+
+
+def starts_command(part: str) -> bool:
     cleaned = _gerund(_LEADING_FILLER.sub("", part))
     first = cleaned.split(" ", 1)[0].lower().strip("'’")
     return first in COMMAND_VERBS or _is_question(cleaned)

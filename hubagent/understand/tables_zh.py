@@ -132,7 +132,8 @@ def _num(text: str) -> str:
 
 def is_command(fragment: str) -> bool:
     """Does a fragment carry a command verb, an amount or a question (else it is context)?"""
-    return any(z in fragment for z, _ in (*VERBS, *AMOUNTS)) or is_question(fragment)
+    words = [z for z, _ in (*VERBS, *AMOUNTS) if z != "到"]  # "快递到了" is no command
+    return any(z in fragment for z in words) or is_question(fragment)
 
 
 def is_question(fragment: str) -> bool:

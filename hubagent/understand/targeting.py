@@ -26,6 +26,15 @@ class Targeting:
         # Entities without an area (a robot vacuum) serve every room.
         pool = [e for e in self.registry.all() if not areas or e.area in areas or e.area is None]
         named = [e for e in pool if cues.grounded(e, self.registry, command)]
+        named = [e for e in named if not other_kind(e, self.registry, command)]
+        if len(named) > 1:
+            # "the heating mode to fan only": a word inside another candidate's option
+            # value ("fan only") does not name a fan.
+            named = [
+                e
+                for e in named
+                if cues.grounded(e, self.registry, _without_options(command, named, e))
+            ] or named
         named += [e for e in _by_plural(pool, command) if e not in named]
         named = [e for e in named if not other_kind(e, self.registry, command)]
         plural = len(named) > 1 and cues.plural_of_all(command, named, self.registry)
@@ -114,7 +123,12 @@ STRONG_KINDS = (
 def other_kind(entity: Entity, registry: Registry, command: str) -> str | None:
     """A kind of device the command names that `entity` is not: "the garage light" is not
     the garage door (named "garage"), so it is no candidate for that command."""
-    tw = cues.words(cues.without_attribute_phrases(command))
+    said = cues.without_attribute_phrases(command)
+    for spec in entity.attributes.values():
+        for option in spec.get("options") or ():
+            # "fan only" is an air conditioner's mode, not a fan.
+            said = re.sub(rf"\b{re.escape(str(option).replace('_', ' '))}\b", " ", said)
+    tw = cues.words(said)
     mine = {w for n in cues.device_words(entity, registry) for w in cues.words(n)}
     mine |= set(cues.words(entity.domain.replace("_", " ")))
     for kind in STRONG_KINDS:
@@ -126,6 +140,20 @@ def other_kind(entity: Entity, registry: Registry, command: str) -> str | None:
 def _overlap(entity: Entity, command: str) -> int:
     tw = set(cues.words(command)) - cues.GENERIC_WORDS
     return len(tw & {w for n in (entity.name, *entity.aliases) for w in cues.words(n)})
+
+
+def _without_options(command: str, entities: list[Entity], keep: Entity) -> str:
+    """`command` without the option values ("fan only") of the entities other than `keep`."""
+    said = " ".join(cues.words(command))
+    for e in entities:
+        if e is keep:
+            continue
+        for spec in e.attributes.values():
+            for option in spec.get("options") or ():
+                phrase = " ".join(cues.words(str(option).replace("_", " ")))
+                if " " in phrase:
+                    said = re.sub(rf"\b{re.escape(phrase)}\b", " ", said)
+    return said
 
 
 def _by_unit(pool: list[Entity], command: str, named: list[Entity]) -> list[Entity]:

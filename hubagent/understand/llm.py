@@ -201,6 +201,10 @@ class LlmUnderstander(Targeting):
             candidates = candidates or [e for e in self.registry.all() if e.entity_id in only]
         if not candidates and previous is not None and _refers_back(command):
             candidates = [previous]  # "turn off the lamp and turn it on again"
+        if wording.is_question(command):
+            asked = self._question(command, candidates, area)
+            if asked is not None:
+                return Step(command), asked, None
         stated = goals.goals_in(f"{original} {command}")
         if stated and candidates and not wording.is_question(command):
             serving = [e for e in candidates if any(goals.serves(e, g) for g in stated)]
@@ -268,6 +272,30 @@ class LlmUnderstander(Targeting):
         if plural:
             return act_on_all(command, candidates, verb, known), None, mentioned
         return act(command, entity, verb, known, direction), None, mentioned or entity
+
+    def _question(self, command: str, candidates: list[Entity], area: str | None) -> str | None:
+        """A state question answered from the registry: the devices named, narrowed to
+        those holding the value asked about (else that value in the named room) and to
+        the kind the state word fits; one device -> its value, several -> each one's."""
+        key = questions.read_key(command)
+        pool = candidates
+        if key:
+            holding = [e for e in pool if questions.can_read(e, key)]
+            if not holding:
+                rooms = cues.mentioned_areas(self.registry, command) or ([area] if area else [])
+                holding = [
+                    e
+                    for e in self.registry.all()
+                    if rooms and e.area in rooms and questions.can_read(e, key)
+                ]
+            pool = holding or pool
+        pool = questions.by_state_words(pool, command) or pool
+        if not pool:
+            return None
+        if len(pool) == 1:
+            known = self.registry.attribute_names()
+            return questions.answer(self.registry, pool[0], command, known)
+        return questions.group_answer(pool, command)
 
     def _verb(self, command: str, entity: Entity, known: AbstractSet[str]) -> str | None:
         """The verb the wording makes certain; else the one a stated goal or a complaint

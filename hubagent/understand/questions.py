@@ -30,6 +30,26 @@ _READS: tuple[tuple[tuple[str, ...], str], ...] = (
 )  # fmt: skip
 
 
+def read_key(command: str) -> str | None:
+    """The state key a question asks about ("how damp" -> current_humidity), if it names one."""
+    tw = cues.words(command)
+    return next((key for phrases, key in _READS if any(cues.contains(tw, p) for p in phrases)), None)
+
+
+def can_read(entity: Entity, key: str) -> bool:
+    return _read(entity, key) is not None
+
+
+def by_state_words(entities: list[Entity], command: str) -> list[Entity]:
+    """The entities whose kind the question's state word fits ("open or closed": a contact
+    or a cover, not the lock of the same door)."""
+    tw = cues.words(command)
+    for words, domains in _STATE_DOMAINS:
+        if any(w in tw for w in words):
+            return [e for e in entities if e.domain in domains]
+    return entities
+
+
 def answer(registry: Registry, entity: Entity, command: str, known: AbstractSet[str]) -> str:
     """One sentence with the value the question asks about."""
     tw = cues.words(command)
@@ -80,6 +100,13 @@ def group_answer(entities: list[Entity], command: str) -> str:
     tw = cues.words(command)
     wanted = [d for words, d in _STATE_DOMAINS if any(w in tw for w in words)]
     chosen = [e for e in entities if not wanted or e.domain in wanted[0]] or entities
+    key = read_key(command)
+    if key:
+        return "; ".join(
+            f"{e.name} {key.replace('_', ' ')} is {_fmt(_read(e, key), e, key)}"
+            for e in chosen
+            if _read(e, key) is not None
+        ) or "; ".join(f"{e.name} is {describe_state(e)}" for e in chosen)
     return "; ".join(f"{e.name} is {describe_state(e)}" for e in chosen)
 
 

@@ -1,5 +1,7 @@
 # hubagent container: the hub with the default 4-bit model baked in.
 #   docker build -t hubagent .            (docker-compose.yml does this for you)
+#   docker build --build-arg HUBAGENT_LLM_MODEL=large -t hubagent .   (bakes the 1.5B model
+#   in as well; select it with `llm.model: large` in the config)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,7 +18,10 @@ COPY pyproject.toml README.md ./
 COPY hubagent ./hubagent
 COPY devices ./devices
 COPY automations ./automations
-RUN pip install ".[llm]" && rm -rf /src/build
+ARG HUBAGENT_LLM_MODEL=small
+RUN pip install ".[llm]" \
+    && if [ "$HUBAGENT_LLM_MODEL" = large ]; then pip install ".[llm-large]"; fi \
+    && rm -rf /src/build
 
 COPY deploy/entrypoint.sh /usr/local/bin/hubagent-entrypoint
 COPY deploy/healthcheck.py /usr/local/bin/hubagent-healthcheck.py
@@ -28,7 +33,8 @@ USER hubagent
 WORKDIR /home/hubagent
 # Assemble and verify the model now, so the container starts offline. It lands in
 # ~/.cache/hubagent/models, which docker-compose keeps in the `models` volume.
-RUN hubagent model fetch && hubagent model verify --quiet
+RUN hubagent model fetch --model "$HUBAGENT_LLM_MODEL" \
+    && hubagent model verify --model "$HUBAGENT_LLM_MODEL" --quiet
 
 EXPOSE 8124 10600
 VOLUME ["/state"]

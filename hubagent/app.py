@@ -27,6 +27,7 @@ from hubagent.understand.cascade import Cascade
 from hubagent.understand.llm import LlmUnderstander
 from hubagent.understand.matcher import LocalMatchers
 from hubagent.understand.runtime import Runtime
+from hubagent.understand.warmup import PrefixWarmer
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Hub:
     ) -> None:
         self.cfg = cfg
         self.registry = Registry()
+        self.warmer: PrefixWarmer | None = None  # set below when a model is loaded
         self.store = Store(expand(cfg.store.path), cfg.store.encryption_key, cfg.store.history_days)
         self._restored = self.store.load_states()
         self.registry.subscribe(self._on_registry_change)
@@ -108,6 +110,14 @@ class Hub:
         self.matcher = LocalMatchers(self.registry, cfg.served_languages)
         self.runtime = runtime if runtime is not None else open_llm(cfg, use_llm)
         self.understander = LlmUnderstander(self.registry, self.runtime, cfg.language)
+        if self.runtime is not None and hasattr(self.runtime, "warm"):
+            # The prompt prefix goes into the model's cache at start and after the
+            # registry's structure changes, in the background: templates serve meanwhile.
+            self.warmer = PrefixWarmer(
+                self.understander.warm,
+                lambda: self.registry.version,
+                debounce_s=cfg.llm.warm_debounce_s,
+            )
         self.cascade = Cascade(self.matcher, self.understander, self._student(cfg))
         self.ha = self._ha_bridge(cfg)
         self.agent = Agent(
@@ -183,6 +193,8 @@ class Hub:
 
     # -- state persistence -------------------------------------------------------------
     def _on_registry_change(self, kind: str, entity: Entity, changed: dict[str, Any]) -> None:
+        if kind != "state" and self.warmer is not None:
+            self.warmer.changed()
         if kind == "added" and not entity.state and entity.entity_id in self._restored:
             # Last known state until the device's retained state arrives.
             restored = self._restored[entity.entity_id]
@@ -198,6 +210,8 @@ class Hub:
     def start(self, wait: float = 0.0) -> bool:
         """Connect (in the background); with `wait`, block up to that long for the broker."""
         self.matcher.warm()
+        if self.warmer is not None:
+            self.warmer.start()
         gc.collect()
         gc.freeze()  # long-lived registry/intents objects: keeps GC pauses off the hot path
         self.mqtt.start()
@@ -217,6 +231,8 @@ class Hub:
     def stop(self) -> None:
         self._stopping = True
         self._ha_stop.set()
+        if self.warmer is not None:
+            self.warmer.stop()
         if self._ha_follower is not None:
             self._ha_follower.close()
         if self.automations is not None:
@@ -236,6 +252,7 @@ class Hub:
             "store_in_memory": self.store.in_memory,
             "store_encrypted": self.store.encrypted,
             "llm": self.runtime is not None,
+            "llm_warm": self.warmer is not None and self.warmer.ready.is_set(),
             "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0.0,
         }
 

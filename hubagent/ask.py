@@ -1,7 +1,8 @@
 """`hubagent ask "..."`: understand one request against a home and show what would be done.
 
 A dry run: policy is checked, nothing is published. Useful to try wording, test a home
-file, or debug why a request is refused.
+file, or debug why a request is refused. The model is loaded only when the templates and
+the wording leave the request open (loading takes seconds; a template answer takes ms).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from hubagent.home.registry import Registry
 from hubagent.understand.cascade import Cascade
 from hubagent.understand.llm import LlmUnderstander
 from hubagent.understand.matcher import LocalMatchers
+from hubagent.understand.runtime import LazyRuntime
 
 
 def build_dry_agent(cfg: Config, homes: list[str], use_llm: bool = True) -> Agent:
@@ -23,7 +25,9 @@ def build_dry_agent(cfg: Config, homes: list[str], use_llm: bool = True) -> Agen
     `eval` for its own cases), in every configured language."""
     registry = Registry()
     load_homes(registry, homes, static=True)
-    runtime = open_llm(cfg, use_llm)
+    runtime = None
+    if use_llm and cfg.llm.backend != "none":
+        runtime = LazyRuntime(lambda: open_llm(cfg))
     cascade = Cascade(
         LocalMatchers(registry, cfg.served_languages),
         LlmUnderstander(registry, runtime, cfg.language),

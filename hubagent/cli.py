@@ -78,9 +78,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from hubagent.understand.modelfiles import model_command
+    from hubagent.understand.modelinfo import model_command
 
-    return model_command(args.action, _config(args), quiet=args.quiet)
+    return model_command(args.action, _config(args), quiet=args.quiet, model=args.model)
 
 
 # Verbs whose module owns its arguments: `add_arguments(parser)` and `main(args) -> int`.
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("model", cmd_model, "prepare, verify or describe the local model")
     p.add_argument("action", choices=["fetch", "verify", "info"])
+    p.add_argument("--model", help="small, large or a .gguf path (default: llm.model)")
     p.add_argument("--quiet", action="store_true")
 
     for name, (module_name, help_) in MODULE_VERBS.items():

@@ -52,10 +52,16 @@ class AclConfig:
     hub_write: tuple[str, ...] = ("zigbee2mqtt/+/set", "cmnd/#")
 
 
+# The built-in local models (`llm.model`); "default" names DEFAULT_MODEL.
+MODEL_CHOICES = ("small", "large")
+DEFAULT_MODEL = "small"
+LLM_BACKENDS = ("local", "openai", "none")
+
+
 @dataclass(frozen=True)
 class LlmConfig:
     backend: str = "local"  # "local" | "openai" | "none"
-    model: str = "default"  # "default" | "large" | a path to a .gguf file
+    model: str = "default"  # "small" | "large" | "default" (DEFAULT_MODEL) | a .gguf path
     cache_dir: str = "~/.cache/hubagent/models"
     threads: int = 0  # 0: all cores
     context: int = 4096
@@ -65,6 +71,9 @@ class LlmConfig:
     # A distilled student (`hubagent distill`): answers confident requests before the LLM.
     student: str | None = None
     student_threshold: float = 0.9
+    # After the registry's structure changes, the prompt prefix is re-evaluated into the
+    # model's cache once no further change arrived for this long (discovery comes in bursts).
+    warm_debounce_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HUBAGENT_MQTT_PASSWORD": ("mqtt", "password"),
     "HUBAGENT_MQTT_HOST": ("mqtt", "host"),
     "HUBAGENT_OPENAI_KEY": ("llm", "openai_key"),
+    "HUBAGENT_LLM_MODEL": ("llm", "model"),  # small | large | a .gguf path
     "HUBAGENT_STORE_KEY": ("store", "encryption_key"),
     "HUBAGENT_HTTP_TOKEN": ("http", "token"),
     "HUBAGENT_HA_TOKEN": ("homeassistant", "token"),
@@ -188,7 +198,25 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> C
             resolve_language(code)
     except (LanguageError, UnknownLanguageError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    _check_llm(cfg.llm, where)
     return cfg
+
+
+def _check_llm(llm: LlmConfig, where: str) -> None:
+    """`llm.backend` and `llm.model` name something that exists (a typo fails at load)."""
+    if llm.backend not in LLM_BACKENDS:
+        raise ConfigError(
+            f"{where}: 'llm.backend' must be one of {', '.join(LLM_BACKENDS)}, got {llm.backend!r}"
+        )
+    name = llm.model.strip()
+    if name in (*MODEL_CHOICES, "default") or name.lower().endswith(".gguf"):
+        return
+    if "/" in name or "\\" in name:  # a path to a model file without the usual suffix
+        return
+    raise ConfigError(
+        f"{where}: 'llm.model' must be {', '.join(MODEL_CHOICES)}, default or a path to a "
+        f".gguf file, got {llm.model!r}"
+    )
 
 
 def _build(cls: type, data: Any, where: str, prefix: str) -> Any:

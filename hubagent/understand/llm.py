@@ -13,9 +13,10 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from hubagent.home.registry import Registry
-from hubagent.types import Action, Entity, Step, Understanding
+from hubagent.types import Entity, Step, Understanding
 from hubagent.understand import cues, goals, questions, tables_en, tables_zh, wording
 from hubagent.understand.acting import act, act_on_all
+from hubagent.understand.choosing import Choosing
 from hubagent.understand.cleaning import clean_area_step
 from hubagent.understand.pivot import pivot_zh
 from hubagent.understand.prompt import build_prefix, build_prompt
@@ -26,7 +27,6 @@ from hubagent.understand.targeting import Targeting
 from hubagent.understand.whole_room import whole_room_step
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -48,7 +48,7 @@ class LlmStats:
         self.ms.append(c.ms)
 
 
-class LlmUnderstander(Targeting):
+class LlmUnderstander(Choosing, Targeting):
     """Understands requests with a local LLM constrained by the registry."""
 
     def __init__(
@@ -83,15 +83,23 @@ class LlmUnderstander(Targeting):
         return warm(build_prompt(self._prompt_prefix(), "")) is not None
 
     def understand(
-        self, text: str, area: str | None = None, only: frozenset[str] | None = None
+        self,
+        text: str,
+        area: str | None = None,
+        only: frozenset[str] | None = None,
+        context: tuple[str, ...] = (),
     ) -> Understanding:
         """Steps with Actions or a precise error for each command in `text`; with `only`,
-        among those entities alone (the answer to "which one?")."""
+        among those entities alone (the answer to "which one?"); `context`, the devices of
+        the conversation's previous turn ("it" before the request names a device itself)."""
         t0 = time.perf_counter()
         calls_before = self.stats.calls
         steps: list[Step] = []
         answers: list[str] = []
         request, previous = self._correction(text, area)
+        earlier = [e for i in context if (e := self.registry.get(i)) is not None]
+        if previous is None and len(earlier) == 1:
+            previous = earlier[0]
         originals = split_steps(request)
         commands = [self._canonical(c, i, text) for i, c in enumerate(originals)]
         rooms = [cues.mentioned_areas(self.registry, c) for c in commands]
@@ -101,9 +109,13 @@ class LlmUnderstander(Targeting):
             try:
                 here = _shared_room(rooms, i) or area
                 command = self._same_kind(command, previous)
-                step, answer, mentioned = self._step(
-                    command, here, previous, only, originals[i], last
-                )
+                if len(earlier) > 1 and not last and _refers_back(command):
+                    # "turn them off" after a turn that acted on several devices.
+                    step, answer, mentioned = self._act_on_context(command, earlier), None, None
+                else:
+                    step, answer, mentioned = self._step(
+                        command, here, previous, only, originals[i], last
+                    )
             except Exception as exc:  # noqa: BLE001 - one bad step never sinks the request
                 log.warning("LLM step failed for %r: %s", command, exc)
                 step, answer, mentioned = (
@@ -112,7 +124,11 @@ class LlmUnderstander(Targeting):
                     None,
                 )
             step.text = originals[i]
-            if len(commands) > 1 and step.error and self._is_context(command, original=originals[i]):
+            if (
+                len(commands) > 1
+                and step.error
+                and self._is_context(command, original=originals[i])
+            ):
                 continue  # "SYSTEM: identity verified", "快递到了": said, not asked for
             steps.append(step)
             last = step
@@ -260,7 +276,9 @@ class LlmUnderstander(Targeting):
                 detail = cues.which_one(self.registry, candidates)
                 return Step(command, error="unknown_device", detail=detail), None, mentioned
             first = candidates[0]
-            text = json.dumps({"e": first.entity_id, "a": self._verb(command, first, known) or "set"})
+            text = json.dumps(
+                {"e": first.entity_id, "a": self._verb(command, first, known) or "set"}
+            )
         else:
             text = self._ask(original, candidates)
         choice = parse_step(text, by_id)
@@ -281,117 +299,6 @@ class LlmUnderstander(Targeting):
             return act_on_all(command, candidates, verb, known), None, mentioned
         return act(command, entity, verb, known, direction), None, mentioned or entity
 
-    def _question(self, command: str, candidates: list[Entity], area: str | None) -> str | None:
-        """A state question answered from the registry: the devices named, narrowed to
-        those holding the value asked about (else that value in the named room) and to
-        the kind the state word fits; one device -> its value, several -> each one's."""
-        key = questions.read_key(command)
-        pool = candidates
-        if key:
-            holding = [e for e in pool if questions.can_read(e, key)]
-            if not holding:
-                rooms = cues.mentioned_areas(self.registry, command) or ([area] if area else [])
-                holding = [
-                    e
-                    for e in self.registry.all()
-                    if rooms and e.area in rooms and questions.can_read(e, key)
-                ]
-            pool = holding or pool
-        pool = questions.by_state_words(pool, command) or pool
-        if not pool:
-            return None
-        if len(pool) == 1:
-            known = self.registry.attribute_names()
-            return questions.answer(self.registry, pool[0], command, known)
-        return questions.group_answer(pool, command)
-
-    def _verb(self, command: str, entity: Entity, known: AbstractSet[str]) -> str | None:
-        """The verb the wording makes certain; else the one a stated goal or a complaint
-        about the state asks for ("I can barely hear the telly", "left his light on")."""
-        verb = wording.cue_verb(command, entity, known)
-        if verb is not None and verb != "set":
-            return verb
-        undo = goals.undo_verb(command)
-        if undo and (found := wording.supported_verb(entity, undo)):
-            return found
-        goal = goals.supported_by_goal(entity, command)
-        if verb is None and goal is not None:
-            return wording.supported_verb(entity, goal.verb)
-        return verb
-
-    def _same(self, command: str, area: str | None, last: Step) -> Step:
-        """ "do the same with Kai's": the last step's action on the device this one names."""
-        said = set(cues.words(command)) - cues.GENERIC_WORDS - {"do", "same", "with", "for"}
-        pool = [
-            e
-            for e in self.registry.all()
-            if said & {w for n in (e.name, *e.aliases) for w in cues.words(n)}
-        ] or self._candidates(command, area)
-        done = last.actions[0]
-        fits = [
-            e
-            for e in pool
-            if e.entity_id != done.entity
-            and done.action in e.verbs
-            and all(
-                k in e.attributes or k in ("attribute", "value") for k in done.args
-            )
-        ]
-        if len(fits) != 1:
-            detail = cues.which_one(self.registry, fits) if fits else "no such device here"
-            return Step(command, error="unknown_device", detail=detail)
-        return Step(command, [Action(fits[0].entity_id, done.action, dict(done.args))])
-
-    def _indirect(
-        self, command: str, original: str, area: str | None, named_ok: bool = False
-    ) -> Step:
-        """A command naming no device: a stated goal ("I'm cold") narrows the kinds of device;
-        one fits -> done, several -> the model chooses among them. Wording nothing here
-        knows goes to the model too, and its pick is acted on only when the words support
-        it; otherwise the hub asks."""
-        named_device = self._names_a_device(command) and not named_ok
-        if named_device or cues.unknown_area(self.registry, command):
-            return Step(command, error="unknown_device", detail=self._why_none(command, area))
-        named = cues.mentioned_areas(self.registry, command)
-        stated = goals.goals_in(f"{original} {command}")
-        pairs = goals.goal_candidates(
-            self.registry, stated, named or ([area] if area else []), strict=bool(named)
-        )
-        known = self.registry.attribute_names()
-        if len(pairs) == 1:
-            entity, goal = pairs[0]
-        elif pairs and self.runtime is not None:
-            by_id = {e.entity_id: (e, g) for e, g in pairs}
-            choice = parse_step(self._ask(original, [e for e, _ in pairs]), {k: v[0] for k, v in by_id.items()})
-            if choice.entity is None:
-                return Step(command, error="unknown_device", detail=cues.which_one(
-                    self.registry, [e for e, _ in pairs]))
-            entity, goal = by_id[choice.entity]
-        elif pairs:
-            return Step(command, error="unknown_device", detail=cues.which_one(
-                self.registry, [e for e, _ in pairs]))
-        else:
-            return self._unknown_wording(command, original, area)
-        verb = wording.supported_verb(entity, goal.verb) or goal.verb
-        return act(command, entity, verb, known, goal.direction)
-
-    def _unknown_wording(self, command: str, original: str, area: str | None) -> Step:
-        """Wording no table knows: the model is asked over the request's room (or the home);
-        its pick is acted on only when the request names that device, else the hub asks."""
-        if self.runtime is None:
-            return Step(command, error="unknown_device", detail=self._why_none(command, area))
-        pool = [e for e in self.registry.all() if not area or e.area in (area, None)]
-        pool = pool or self.registry.all()
-        by_id = {e.entity_id: e for e in pool}
-        choice = parse_step(self._ask(original, pool), by_id)
-        if choice.entity is None or choice.verb is None:
-            return Step(command, error="unknown_device", detail=self._why_none(command, area))
-        entity = by_id[choice.entity]
-        if cues.grounded(entity, self.registry, command):
-            return act(command, entity, choice.verb, self.registry.attribute_names())
-        verb = choice.verb.replace("_", " ")
-        return Step(command, error="unknown_device", detail=f"shall I {verb} {entity.name}?")
-
     def _ask(self, command: str, candidates: list[Entity]) -> str:
         """The model's JSON step for one command over `candidates`."""
         assert self.runtime is not None
@@ -408,6 +315,7 @@ class LlmUnderstander(Targeting):
         self.stats.add(completion)
         return text
 
+
 def _shared_room(rooms: list[list[str]], i: int) -> str | None:
     """The room a step that names none shares with its neighbours: the step before's, else
     the step after's ("turn on the humidifier and raise it by 2% in the guest bedroom")."""
@@ -417,6 +325,11 @@ def _shared_room(rooms: list[list[str]], i: int) -> str | None:
     after = next((r for r in rooms[i + 1 :] if r), None)
     shared = before or after
     return shared[0] if shared and len(shared) == 1 else None
+
+
+def refers_back(text: str) -> bool:
+    """Does any command of `text` point back at earlier devices ("it", "them", "that")?"""
+    return _refers_back(text) or bool(re.search(r"(它|它们|他们|这个|那个)", text))
 
 
 def _refers_back(command: str) -> bool:

@@ -90,7 +90,11 @@ def pivot_zh(registry: Registry, command: str) -> Pivoted:
         zh in before for zh, en in tables_zh.KINDS if en.strip() not in ("his", "her", "its")
     )
     text = _apply(text, tables_zh.VERBS)
-    text = re.sub(r"(set to|raise by|lower by)\s*([高中低])", lambda m: f"{m[1]} {tables_zh.LEVELS[m[2]]}", text)
+    text = re.sub(
+        r"(set to|raise by|lower by)\s*([高中低])",
+        lambda m: f"{m[1]} {tables_zh.LEVELS[m[2]]}",
+        text,
+    )
     for zh in tables_zh.ALL_WORDS:
         text = text.replace(zh, " all ")
     text = re.sub(r"[\u3400-\u9fff，。！？、；：“”‘’【】（）]", " ", text)

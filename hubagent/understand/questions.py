@@ -33,7 +33,9 @@ _READS: tuple[tuple[tuple[str, ...], str], ...] = (
 def read_key(command: str) -> str | None:
     """The state key a question asks about ("how damp" -> current_humidity), if it names one."""
     tw = cues.words(command)
-    return next((key for phrases, key in _READS if any(cues.contains(tw, p) for p in phrases)), None)
+    return next(
+        (key for phrases, key in _READS if any(cues.contains(tw, p) for p in phrases)), None
+    )
 
 
 def can_read(entity: Entity, key: str) -> bool:

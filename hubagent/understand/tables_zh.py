@@ -78,7 +78,20 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("他的", " his "), ("她的", " her "), ("它的", " its "),
 )  # fmt: skip
 ALL_WORDS = ("都", "所有", "全部", "全都")
-QUESTION_MARKS = ("多少", "几度", "几", "吗", "什么", "怎么样", "是不是", "有没有", "哪些", "哪个", "？", "?")
+QUESTION_MARKS = (
+    "多少",
+    "几度",
+    "几",
+    "吗",
+    "什么",
+    "怎么样",
+    "是不是",
+    "有没有",
+    "哪些",
+    "哪个",
+    "？",
+    "?",
+)
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
            "六": 6, "七": 7, "八": 8, "九": 9}  # fmt: skip
@@ -111,8 +124,12 @@ def zh_number(text: str) -> int | None:
 
 def numerals(text: str) -> str:
     """Chinese numerals and percentages as digits: 百分之三十 -> "30 percent"."""
-    text = re.sub(r"百分之([零〇一二两三四五六七八九十百千\d.]+)", lambda m: f" {_num(m[1])} percent ", text)
-    text = re.sub(r"([零〇一二两三四五六七八九十百千\d.]+)\s*度", lambda m: f" {_num(m[1])} degrees ", text)
+    text = re.sub(
+        r"百分之([零〇一二两三四五六七八九十百千\d.]+)", lambda m: f" {_num(m[1])} percent ", text
+    )
+    text = re.sub(
+        r"([零〇一二两三四五六七八九十百千\d.]+)\s*度", lambda m: f" {_num(m[1])} degrees ", text
+    )
     text = re.sub(r"半度", " 0.5 degrees ", text)
     text = re.sub(r"([\d.]+)\s*%", r" \1 percent ", text)
 
@@ -150,10 +167,13 @@ def split_zh(text: str) -> list[str]:
         return [text.strip()]
     if question:
         parts[-1] += "？"
-    commands = [p for p in parts if is_command(p) or re.search(r"[\d零一二两三四五六七八九十]+度", p)]
+    commands = [
+        p for p in parts if is_command(p) or re.search(r"[\d零一二两三四五六七八九十]+度", p)
+    ]
     if not commands:
         return ["，".join(parts)]  # a statement: one goal ("猫一直在叫，估计是饿了")
     return commands
+
 
 # Goals said instead of commands ("我好冷"): the kinds of device that serve them (English
 # kind words, matched against the devices' names), the verb, and the direction of a change.

@@ -82,7 +82,9 @@ class ValueCue:
 
 def value_text(text: str) -> str:
     """Lower-case words with numbers kept whole ("-5", "2.5"), "%" read as "percent"."""
-    low = text.lower().replace("%", " percent ").replace("°c", " degrees ").replace("°", " degrees ")
+    low = (
+        text.lower().replace("%", " percent ").replace("°c", " degrees ").replace("°", " degrees ")
+    )
     low = re.sub(r"(?<![\w.])-(?=\d)", " qqneg", low)  # a sign, not a dash: "to -5"
     low = re.sub(r"(\d),(\d{3})\b", r"\1\2", low)
     low = re.sub(r"(?<=\d)\.(?=\d)", "qqdot", low)  # normalize_name would split "2.5"
@@ -121,8 +123,10 @@ def read_value(text: str) -> ValueCue:
         cue.number, cue.relative = float(by.group(1)), direction
     elif factor is not None:
         cue.factor = factor
-    elif fraction is not None and re.search(r"\b(?:to|at)\s+(?:a |one )?\w+$", low) is None and (
-        re.search(r"\bof the way\b", low) or (direction and re.search(r"\bby\b", low))
+    elif (
+        fraction is not None
+        and re.search(r"\b(?:to|at)\s+(?:a |one )?\w+$", low) is None
+        and (re.search(r"\bof the way\b", low) or (direction and re.search(r"\bby\b", low)))
     ):
         if re.search(r"\bof the way\b", low):
             cue.share, cue.relative = fraction, direction or 1  # "a third of the way down"

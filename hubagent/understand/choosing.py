@@ -50,7 +50,17 @@ class Choosing:
                     if rooms and e.area in rooms and questions.can_read(e, key)
                 ]
             pool = holding or pool
-        pool = questions.by_state_words(pool, command) or pool
+        fitting = questions.by_state_words(pool, command)
+        if pool and not fitting:
+            # "Is the front door open?" named the lock; the door's contact shares its name.
+            said = set(cues.words(command)) - _STOP
+            near = [
+                e
+                for e in self.registry.all()
+                if len(said & {w for n in (e.name, *e.aliases) for w in cues.words(n)}) >= 2
+            ]
+            fitting = questions.by_state_words(near, command)
+        pool = fitting or pool
         if not pool:
             return None
         if len(pool) == 1:
@@ -150,3 +160,8 @@ class Choosing:
             return act(command, entity, choice.verb, self.registry.attribute_names())
         verb = choice.verb.replace("_", " ")
         return Step(command, error="unknown_device", detail=f"shall I {verb} {entity.name}?")
+
+
+_STOP = frozenset(
+    {"is", "are", "the", "a", "an", "or", "and", "it", "what", "how", "open", "closed"}
+)

@@ -35,7 +35,19 @@ DOMAIN_KINDS: dict[str, tuple[str, ...]] = {
 # Words that name an attribute in a command, per attribute key (plus the key itself).
 ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     "brightness": ("brightness", "brighter", "dimmer", "dim", "brighten"),
-    "color": ("color", "colour"),
+    "color": (
+        "color",
+        "colour",
+        "red",
+        "green",
+        "blue",
+        "yellow",
+        "orange",
+        "purple",
+        "pink",
+        "cyan",
+        "magenta",
+    ),
     "color_temp": (
         "color temperature",
         "colour temperature",

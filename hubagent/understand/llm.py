@@ -268,6 +268,17 @@ class LlmUnderstander(Choosing, Targeting):
                     return Step(command), None, None
                 return act_on_all(command, changing, verb, known), None, mentioned
         sure = self._verb(command, candidates[0], known) if len(candidates) == 1 else None
+        said = wording.said_verbs(command)
+        if (
+            sure is None
+            and said
+            and not any(wording.supported_verb(e, v) for e in candidates for v in said)
+        ):
+            # "run it" said of a lock: the request's verb is one the device lacks; the model
+            # must not substitute another ("lock").
+            what = ", ".join(sorted(said)).replace("_", " ")
+            detail = f"{candidates[0].name} can't {what}"
+            return Step(command, error="unknown_attribute", detail=detail), None, mentioned
         if sure is not None and not self.always_ask:
             # Registry and wording already decide entity and verb: no model call needed.
             text = json.dumps({"e": candidates[0].entity_id, "a": sure})

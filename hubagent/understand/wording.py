@@ -64,6 +64,12 @@ _RESULT_STATE = {
 }  # fmt: skip
 
 
+def said_verbs(command: str) -> set[str]:
+    """The action verbs the command's own words name ("run it" -> activate)."""
+    tw = cues.words(_ON_OFF.sub(r"turn \2", " ".join(cues.words(command))))
+    return {verb for phrase, verb in _KEYWORD_VERBS if cues.contains(tw, phrase)}
+
+
 def already(entity: Entity, verb: str) -> bool:
     """Is `entity` already in the state `verb` would leave it in?"""
     state = str(entity.state.get("state", "")).lower()

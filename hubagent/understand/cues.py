@@ -171,6 +171,11 @@ def device_words(entity: Entity, registry: Registry, synonyms: bool = True) -> l
     if own:
         names.append(own[-1]) if len(own) > 1 and entity.domain == "light" else None
     names += list(entity.aliases)
+    for alias in entity.aliases:
+        # "living room heating" said in the living room is "the heating".
+        rest = [w for w in words(alias) if w not in area_words]
+        if rest and len(rest) < len(words(alias)):
+            names.append(" ".join(rest))
     if synonyms:
         # What every device of its kind is called: any light is "a light", any climate
         # device "the thermostat", a blind cover "a blind".

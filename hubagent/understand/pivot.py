@@ -70,10 +70,21 @@ def _apply(text: str, table: tuple[tuple[str, str], ...]) -> str:
     return text
 
 
+_VALUE_TAIL = re.compile(r"(调到|调成|设成|设为|设置为|设置成|切换到|改成|改为|开到)(.+)$")
+
+
 def pivot_zh(registry: Registry, command: str) -> Pivoted:
     """ "把客厅空调调高两度" -> "living room air conditioner raise by 2 degrees"."""
     question = tables_zh.is_question(command)
     text = command
+    value = _VALUE_TAIL.search(text)
+    if value:
+        # What follows 调到 / 设成 is a value ("调到睡眠模式": the sleep preset), never a
+        # device, even when a device happens to have it as an alias.
+        tail = _apply(
+            _apply(_apply(value[2], tables_zh.AMOUNTS), tables_zh.OPTIONS), tables_zh.ATTRIBUTES
+        )
+        text = text[: value.start(2)] + tail
     named = False
     for alias, english, kind in _aliases(registry):
         if alias in text:

@@ -18,7 +18,7 @@ from hubagent.understand import cues
 # Question words that name a state attribute, per attribute (the state key they read).
 _READS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("set to", "target", "set at"), "temperature"),
-    (("how warm", "how cold", "how hot", "current temperature", "temperature in"),
+    (("how warm", "how cold", "how hot", "current temperature", "temperature"),
      "current_temperature"),
     (("humidity", "how damp", "how humid", "damp"), "current_humidity"),
     (("battery", "charge"), "battery"),

@@ -69,6 +69,7 @@ GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
      ("dehumidifier",), "turn_on", 0),
     (("dark", "can't see", "cannot see", "pitch black", "gloomy", "too dim"),
      ("light",), "turn_on", 0),
+    (("too bright", "blinding", "dazzling"), ("light",), "set_brightness", -1),
     (("can't hear", "barely hear", "cannot hear", "too quiet"), ("media_player",),
      "set_volume", 1),
     (("too loud", "a bit loud", "so loud", "noisy", "deafening"), ("media_player",),

@@ -212,13 +212,17 @@ def resolve_number(
         value = (base if base is not None else 0.0) + direction * abs(cue.number)
     else:
         value = cue.number
-        # An explicit target outside the range is refused, not silently changed.
+        # An explicit target outside the range, or off the step, is refused, not changed.
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise OutOfRange(
                 f"{value:g} is outside {lo:g}..{hi:g}"
                 if lo is not None and hi is not None
                 else f"{value:g} is out of range"
             )
+        step = _num(spec.get("step"))
+        units = (value - (lo or 0.0)) / step if step else 0.0
+        if step and abs(units - round(units)) > 1e-6:
+            raise OutOfRange(f"{value:g} is not a step of {step:g}")
     if lo is not None:
         value = max(lo, value)
     if hi is not None:

@@ -48,12 +48,20 @@ def _aliases(registry: Registry) -> list[tuple[str, str, str]]:
                     for x in registry.all()
                     if key in {normalize_name(n) for n in (x.name, *x.aliases)}
                 )
-                english.setdefault(ids, name)
+                # The shortest English name: "curtains", not "Bedroom curtains", so a room
+                # said with it ("客厅的窗帘") is checked against the device's own room.
+                if ids not in english or len(name) < len(english[ids]):
+                    english[ids] = name
     out: list[tuple[str, str, str]] = []
     for alias, ids in owners.items():
         label = english.get(frozenset(ids))
         if label is None:  # no English name shared by exactly these: say the kind only
             label = next((en.strip() for zh, en in tables_zh.KINDS if zh in alias), alias)
+        rooms = {registry.area(registry.get(i).area) for i in ids if registry.get(i)}
+        for room in rooms:
+            said = any(a in alias for a in room.aliases if tables_zh.has_cjk(a)) if room else False
+            if room is not None and said and room.name.lower() not in label.lower():
+                label = f"{room.name} {label}"  # "卧室窗帘" keeps its room
         out.append((alias, label, "device"))
     for area in registry.areas:
         out += [(a, area.name, "area") for a in area.aliases if tables_zh.has_cjk(a)]

@@ -133,7 +133,7 @@ def split_steps(text: str) -> list[str]:
     parts = _place_first(parts)
     if not any(starts_command(p) for p in parts):
         # "Kai's blind is still up and the sun will wake him": one goal, said as a statement.
-        return [_gerund(_LEADING_FILLER.sub("", text))]
+        return [_gerund(_LEADING_FILLER.sub("", ", ".join(parts)))]
     while len(parts) > 1 and not starts_command(parts[0]) and starts_command(parts[1]):
         # "It's a lovely day, let the sunshine in": a leading statement is context.
         parts = [f"{parts[1]} - {parts[0]}", *parts[2:]]

@@ -178,8 +178,11 @@ def option_in_text(text: str, options: list[Any]) -> Any | None:
     return None
 
 
+_ZERO_WHEN_OFF = frozenset({"brightness", "percentage", "volume"})
+
+
 def resolve_number(
-    cue: ValueCue, spec: dict[str, Any], current: Any, attr: str = ""
+    cue: ValueCue, spec: dict[str, Any], current: Any, attr: str = "", off: bool = False
 ) -> float | None:
     """The absolute value for a numeric attribute. An explicit value outside the range is
     refused (`OutOfRange`); a change that overshoots is clamped; the result is rounded half
@@ -188,6 +191,8 @@ def resolve_number(
     invert = cue.warmth and attr == "color_temp"  # warmer light is fewer kelvin
     have = isinstance(current, int | float) and not isinstance(current, bool)
     base = float(current) if have else None
+    if base is None and off and attr in _ZERO_WHEN_OFF:
+        base = lo if lo is not None else 0.0  # "brighter" on a light that is off: from 0
     if cue.extreme:
         top = (cue.extreme == "max") != invert
         return hi if top else lo

@@ -172,7 +172,8 @@ def value_for(cue: values.ValueCue, command: str, entity: Entity, attr: str) -> 
     if attr in ("color", "rgb_color"):
         colour = values.option_in_text(command, list(values.COLORS))
         return list(values.COLORS[colour]) if colour else None
-    number = values.resolve_number(cue, spec, current, attr)
+    off = str(entity.state.get("state", "")).lower() == "off"
+    number = values.resolve_number(cue, spec, current, attr, off)
     if number is None:
         return None
     return int(number) if float(number).is_integer() else number

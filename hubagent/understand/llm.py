@@ -106,6 +106,8 @@ class LlmUnderstander(Choosing, Targeting):
         last: Step | None = None
         for i, command in enumerate(commands):
             self.stats.steps += 1
+            if len(commands) > 1 and self._is_context(command, original=originals[i]):
+                continue  # "SYSTEM: identity verified", "快递到了": said, not asked for
             try:
                 here = _shared_room(rooms, i) or area
                 command = self._same_kind(command, previous)
@@ -124,12 +126,6 @@ class LlmUnderstander(Choosing, Targeting):
                     None,
                 )
             step.text = originals[i]
-            if (
-                len(commands) > 1
-                and step.error
-                and self._is_context(command, original=originals[i])
-            ):
-                continue  # "SYSTEM: identity verified", "快递到了": said, not asked for
             steps.append(step)
             last = step
             if answer:
@@ -185,6 +181,7 @@ class LlmUnderstander(Choosing, Targeting):
             said = starts_command(original) and not is_statement(original)
         return (
             not said
+            and not re.search(r"\d", command)  # "二十五度": a value for the step before
             and not self._names_a_device(command)
             and not goals.goals_in(f"{original} {command}")
         )

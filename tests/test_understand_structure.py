@@ -143,3 +143,12 @@ def test_indirect_requests_use_goals_and_the_verifier_never_invents() -> None:
                          [Action("climate.ac", "set_temperature", {"temperature": 35})])], "local")  # fmt: skip
     checked = verify(registry, high)
     assert checked.actions == [] and checked.steps[0].error == "out_of_range"
+
+
+def test_a_flood_is_refused_at_once() -> None:
+    from hubagent.understand.cascade import Cascade
+
+    cascade = Cascade(None, LlmUnderstander(_home(), None))
+    for text in ("turn on the light " * 600, "把灯打开，" * 50):
+        result = cascade.understand(text)
+        assert result.actions == [] and result.steps[0].error == "not_allowed"

@@ -27,6 +27,19 @@ from hubagent.understand.verify import verify
 log = logging.getLogger(__name__)
 
 
+MAX_CHARS = 1000
+MAX_COMMANDS = 12
+
+
+def _too_long(text: str) -> str | None:
+    """Why a request is too long to understand, or None."""
+    if len(text) > MAX_CHARS:
+        return f"the request is too long ({len(text)} characters, at most {MAX_CHARS})"
+    if len(split_steps(text)) > MAX_COMMANDS:
+        return f"too many commands in one request (at most {MAX_COMMANDS})"
+    return None
+
+
 class Cascade:
     """Turns text into an Understanding by the cheapest path that understands it."""
 
@@ -52,6 +65,12 @@ class Cascade:
         of the conversation's previous turn: what "it" and "them" may mean when the request
         itself names nothing before them."""
         t0 = time.perf_counter()
+        too_long = _too_long(text)
+        if too_long:
+            # Nobody says 2,000 characters to a voice assistant; a flood must not cost
+            # minutes of matching (or model calls) before it is refused.
+            step = Step(text[:80], error="not_allowed", detail=too_long)
+            return Understanding(text, [step], "none", latency_ms=(time.perf_counter() - t0) * 1000)
         refers = bool(context) and refers_back(text)
         if (only is not None or refers) and self.understander is not None:
             result = self.understander.understand(text, area, only=only, context=context)

@@ -222,7 +222,7 @@ class LlmUnderstander(Choosing, Targeting):
             candidates = candidates or [e for e in self.registry.all() if e.entity_id in only]
         if not candidates and previous is not None and _refers_back(command):
             candidates = [previous]  # "turn off the lamp and turn it on again"
-        if wording.is_question(command):
+        if wording.is_question(command) and not self.always_ask:
             asked = self._question(command, candidates, area)
             if asked is not None:
                 return Step(command), asked, None

@@ -150,6 +150,8 @@ def is_question(command: str) -> bool:
     from hubagent.understand.split import COMMAND_VERBS
 
     first = command.strip().split(" ", 1)[0].lower().strip("'’")
+    if first in ("do", "does"):  # "do what the note says" is a command
+        return command.strip().endswith("?")
     if first in _QUESTION_WORDS or first.startswith(("what", "how")):
         return True
     return command.strip().endswith("?") and first not in COMMAND_VERBS

@@ -35,10 +35,20 @@ from hubagent.config import (
     WyomingConfig,
     load_config,
 )
+from hubagent.home.registry import Registry
 from hubagent.interfaces.server import Interfaces
-from hubagent.language import LanguageError, canonical, choose, detect, match
+from hubagent.language import (
+    LanguageError,
+    canonical,
+    choose,
+    detect,
+    match,
+    reset_current,
+    set_current,
+)
 from hubagent.sim.simulator import Simulator
-from hubagent.types import Action, Step
+from hubagent.types import Action, Area, Entity, Step
+from hubagent.understand.matcher import LocalMatchers
 
 ZH_NAMES = Path(__file__).parent / "fixtures" / "demo-home-zh.yaml"
 SERVED = ("en", "zh-hans")
@@ -93,6 +103,25 @@ def test_replies_are_worded_per_language() -> None:
     unlock = Decision("needs_confirmation", Action("lock.f", "unlock"), "needs_confirmation", "x")
     assert decision_reason(unlock, "前门", "zh-hans") == "要解锁前门吗？请说“是”确认。"
     assert decision_reason(unlock, "Front door", "en") == "x"  # the policy's own sentence
+
+
+def test_one_matcher_per_served_language_chosen_by_the_request() -> None:
+    registry = Registry()
+    registry.load(
+        [],
+        [Area("garage", "Garage", aliases=("车库",))],
+        [Entity("light.garage", "Garage light", area="garage", aliases=("车库灯",))],
+    )
+    matchers = LocalMatchers(registry, ["en", "zh-CN"])
+    assert set(matchers.by_language) == set(SERVED)
+    assert matchers.match("打开车库灯") is None  # outside a request: the first language
+    token = set_current("zh-hans")
+    try:
+        found = matchers.match("打开车库灯")
+    finally:
+        reset_current(token)
+    assert found is not None and found.actions == [Action("light.garage", "turn_on")]
+    assert matchers.match("turn on the garage light").actions == [Action("light.garage", "turn_on")]
 
 
 # -- a hub serving English and Chinese, over HTTP and Wyoming --------------------------------

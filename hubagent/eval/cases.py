@@ -277,18 +277,22 @@ def select(cases: list[dict[str, Any]], only: list[str] | None, limit: int | Non
 
 
 def main(args: argparse.Namespace) -> int:
-    """`hubagent eval CASES.jsonl --home HOME.yaml [--only P] [--limit N] [--json] [--out F]`."""
+    """`hubagent eval CASES.jsonl --home HOME.yaml [--only P] [--limit N] [--json] [--out F]`;
+    a folder with `cases.jsonl` and `home.yaml` needs no `--home`."""
     from hubagent.config import load_config
 
-    if not args.cases or not args.home:
-        raise ValueError("usage: hubagent eval CASES.jsonl --home HOME.yaml")
+    home = args.home
+    if args.cases and not home and (Path(args.cases) / "home.yaml").is_file():
+        home = str(Path(args.cases) / "home.yaml")  # a benchmark folder: cases + its home
+    if not args.cases or not home:
+        raise ValueError("usage: hubagent eval CASES.jsonl --home HOME.yaml (or a folder of both)")
     cases = select(load_cases(Path(args.cases)), getattr(args, "only", None), args.limit)
     if not cases:
         print("no cases selected", file=sys.stderr)
         return 1
     languages = sorted({str(c["lang"]) for c in cases if c.get("lang")})
     cfg = load_config(getattr(args, "config", None))
-    hub = CaseHub(cfg, args.home, not args.no_llm, languages)
+    hub = CaseHub(cfg, home, not args.no_llm, languages)
     try:
         with contextlib.ExitStack() as stack:
             out = None

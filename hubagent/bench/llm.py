@@ -30,6 +30,7 @@ SENTENCES = [
     "hey turn on the worktop lights in the kitchen right now",
 ]
 
+
 @dataclass
 class Recorder:
     """A Runtime that forwards to `inner` and keeps every call's arguments and result."""

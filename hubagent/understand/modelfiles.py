@@ -68,8 +68,11 @@ MODELS: dict[str, ModelSpec] = {
         version="0.9.0",
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         extra="llm",
-        upstream=_QWEN.format(size="0.5B", low="0.5b"),
-        upstream_sha256=None,  # not compared with the upstream file: the pin is the check
+        # Named like Qwen's file, but its metadata says "Qwen2.5 Coder 0.5B Instruct AWQ"
+        # and it was never compared with Qwen's: the pinned digest is the only check.
+        upstream="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (named like Qwen/Qwen2.5-Coder-0.5B-"
+        "Instruct-GGUF's qwen2.5-coder-0.5b-instruct-q4_k_m.gguf; origin not verified)",
+        upstream_sha256=None,
         size_note="469 MiB file, ~0.7 GiB RSS",
     ),
     "large": ModelSpec(

@@ -76,7 +76,7 @@ def _provenance(spec: ModelSpec | None, sha256: str) -> list[str]:
         same = "byte-identical" if spec.upstream_sha256 == sha256 else "DIFFERENT"
         lines.append(f"upstream sha256: {spec.upstream_sha256} ({same})")
     else:
-        lines.append("upstream sha256: not compared; the pinned digest is the check")
+        lines.append("upstream sha256: not compared with upstream; the pinned digest is the check")
     return lines
 
 

@@ -114,7 +114,7 @@ def _home() -> Registry:
 def test_chinese_is_read_through_the_homes_aliases() -> None:
     registry = _home()
     assert pivot_zh(registry, "客厅空调调高两度").text == (
-        "Living room air conditioner raise by 2 degrees"
+        "the Living room air conditioner raise by 2 degrees"
     )
     understander = LlmUnderstander(registry, None)
     assert understander.understand("客厅空调调高两度").actions == [

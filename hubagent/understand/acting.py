@@ -36,6 +36,12 @@ def act(
     cue = values.read_value(command)
     if direction and not wording.has_value(cue) and not cue.relative:
         cue = values.ValueCue(relative=direction, bit=True)  # a goal: "a bit"
+    if entity.domain in ("cover", "valve") and cue.bit is False and not cue.relative:
+        tw = set(cues.words(command))
+        if not wording.has_value(cue) and tw & {"bit", "little", "touch", "notch", "slightly"}:
+            # "open the curtains a bit": opening is up, closing down, by "a bit".
+            up = 1 if tw & {"open", "raise"} else -1 if tw & {"close", "shut"} else 0
+            cue = values.ValueCue(relative=up, bit=True) if up else cue
     attr = VERB_CAPABILITY.get(verb)
     if named and (attr not in named) and (verb == "set" or attr or wording.has_value(cue)):
         attr = named[0]  # the command names the attribute: trust the text

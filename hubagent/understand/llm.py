@@ -100,8 +100,14 @@ class LlmUnderstander(Choosing, Targeting):
         earlier = [e for i in context if (e := self.registry.get(i)) is not None]
         if previous is None and len(earlier) == 1:
             previous = earlier[0]
-        originals = split_steps(request)
-        commands = [self._canonical(c, i, text) for i, c in enumerate(originals)]
+        pairs = []
+        for i, said in enumerate(split_steps(request)):
+            canonical = self._canonical(said, i, text)
+            # "关掉咖啡机和水壶" reads "turn off the coffee machine and the kettle": two.
+            parts = split_steps(canonical) if tables_zh.has_cjk(said) else [canonical]
+            pairs += [(said, part) for part in parts or [canonical]]
+        originals = [o for o, _ in pairs]
+        commands = [c for _, c in pairs]
         rooms = [cues.mentioned_areas(self.registry, c) for c in commands]
         last: Step | None = None
         for i, command in enumerate(commands):

@@ -96,7 +96,8 @@ def pivot_zh(registry: Registry, command: str) -> Pivoted:
     named = False
     for alias, english, kind in _aliases(registry):
         if alias in text:
-            text = text.replace(alias, f" {english} ")
+            article = "the " if kind == "device" else ""
+            text = text.replace(alias, f" {article}{english} ")
             named = named or kind == "device"
     plural = any(w in text for w in tables_zh.ALL_WORDS)
     text = _apply(text, tables_zh.AMOUNTS)
@@ -116,6 +117,8 @@ def pivot_zh(registry: Registry, command: str) -> Pivoted:
     )
     for zh in tables_zh.ALL_WORDS:
         text = text.replace(zh, " all ")
+    for zh in tables_zh.AND_WORDS:
+        text = text.replace(zh, " and ")  # "咖啡机和水壶": both, split like English
     text = re.sub(r"[\u3400-\u9fff，。！？、；：“”‘’【】（）]", " ", text)
     text = re.sub(r"\s+", " ", text).strip()
     if plural:

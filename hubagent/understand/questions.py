@@ -27,6 +27,7 @@ _READS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("brightness", "how bright"), "brightness"),
     (("colour", "color"), "color"),
     (("power", "watt", "using"), "state"),
+    (("anyone", "anybody", "someone", "somebody", "motion", "movement"), "motion"),
 )  # fmt: skip
 
 
@@ -58,6 +59,8 @@ def answer(registry: Registry, entity: Entity, command: str, known: AbstractSet[
     for phrases, key in _READS:
         if any(cues.contains(tw, p) for p in phrases):
             value = _read(entity, key)
+            if value is not None and key in ("motion", "state"):
+                return f"{entity.name} is {_fmt(value, entity, key)}"
             if value is not None:
                 return f"{entity.name} {key.replace('_', ' ')} is {_fmt(value, entity, key)}"
     named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.state]
@@ -68,6 +71,8 @@ def answer(registry: Registry, entity: Entity, command: str, known: AbstractSet[
 
 def _read(entity: Entity, key: str) -> Any:
     state = entity.state
+    if key == "motion":
+        return describe_state(entity) if entity.device_class in ("motion", "occupancy") else None
     if key == "current_temperature" and entity.domain == "sensor":
         return state.get("state")
     if key == "current_humidity" and entity.domain == "sensor":

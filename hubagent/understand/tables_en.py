@@ -55,12 +55,12 @@ HALFWAY = ("halfway", "half way", "half open", "half closed", "half-way")
 # kinds of device that serve them (matched against the devices' names, aliases, domain and
 # class), the verb, and the direction of a change ("a bit", see values).
 GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
-    (("cold", "chilly", "freezing", "nippy", "parky"),
+    (("cold", "chilly", "freezing", "nippy", "parky", "warmer", "warm it up", "heat it up"),
      ("climate", "heater", "heating", "radiator"), "set_temperature", 1),
-    (("hot", "boiling", "sweltering", "roasting", "stuffy", "baking"),
-     ("fan",), "turn_on", 0),
-    (("hot", "boiling", "sweltering", "roasting", "stuffy", "baking"),
-     ("climate",), "set_temperature", -1),
+    (("hot", "boiling", "sweltering", "roasting", "stuffy", "baking", "too warm", "cooler",
+      "cool down", "cool it down", "cool off"), ("fan",), "turn_on", 0),
+    (("hot", "boiling", "sweltering", "roasting", "stuffy", "baking", "too warm", "cooler",
+      "cool down", "cool it down", "cool off"), ("climate",), "set_temperature", -1),
     (("coffee", "caffeine", "espresso", "latte", "cappuccino"), ("coffee",), "turn_on", 0),
     (("tea", "cuppa", "brew"), ("kettle",), "turn_on", 0),
     (("hungry", "meow", "meowing", "starving", "empty bowl", "feed"), ("feeder",), "press", 0),

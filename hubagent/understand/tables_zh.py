@@ -78,6 +78,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("他的", " his "), ("她的", " her "), ("它的", " its "),
 )  # fmt: skip
 ALL_WORDS = ("都", "所有", "全部", "全都")
+AND_WORDS = ("和", "跟", "以及", "与")
 QUESTION_MARKS = (
     "多少",
     "几度",
@@ -185,7 +186,7 @@ GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
     (("喝茶", "烧水", "泡茶", "喝水"), ("kettle",), "turn_on", 0),
     (("饿", "喵", "猫在叫", "猫一直在叫"), ("feeder",), "press", 0),
     (("潮", "湿", "晾不干"), ("dehumidifier",), "turn_on", 0),
-    (("黑", "看不见", "看不清", "太暗"), ("light",), "turn_on", 0),
+    (("黑", "看不见", "看不清", "暗"), ("light",), "turn_on", 0),
     (("吵", "太响"), ("media_player",), "set_volume", -1),
     (("听不见", "听不清", "声音太小"), ("media_player",), "set_volume", 1),
     (("看电影",), ("movie",), "activate", 0),

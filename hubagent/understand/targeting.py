@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 from hubagent.home.registry import Registry
-from hubagent.types import Entity
-from hubagent.understand import cues
+from hubagent.types import READ_ONLY_DOMAINS, Entity
+from hubagent.understand import cues, wording
 
 
 class Targeting:
@@ -46,6 +46,9 @@ class Targeting:
             best = max(lengths.values())
             named = [e for e in named if lengths[e.entity_id] == best]
         named += [e for e in _by_unit(pool, command, named) if e not in named]
+        acting = [e for e in named if e.domain not in READ_ONLY_DOMAINS]
+        if len(named) > 1 and acting and not wording.is_question(command):
+            named = acting  # a command is about what can act, not the humidity sensor
         if len(named) > 1 and not plural:
             # Still tied: the one whose name shares most words with the command
             # ("the cat feeder to six portions" is the Cat feeder portions).
@@ -130,6 +133,7 @@ def other_kind(entity: Entity, registry: Registry, command: str) -> str | None:
             said = re.sub(rf"\b{re.escape(str(option).replace('_', ' '))}\b", " ", said)
     tw = cues.words(said)
     mine = {w for n in cues.device_words(entity, registry) for w in cues.words(n)}
+    mine |= {a.split("_")[0] for a in entity.attributes}  # "the AC fan" is its fan mode
     mine |= set(cues.words(entity.domain.replace("_", " ")))
     for kind in STRONG_KINDS:
         if cues.contains(tw, kind) and kind not in mine:

@@ -51,6 +51,7 @@ DOWN_WORDS = frozenset(
 _NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20, "thirty": 30, "fifty": 50,
+    "couple": 2, "couple of": 2,
     "a": 1, "an": 1,
 }  # fmt: skip
 COLORS: dict[str, tuple[int, int, int]] = {

@@ -30,7 +30,8 @@ _KEYWORD_VERBS = (
     ("unmute", "unmute"), ("mute", "mute"), ("skip", "next"), ("next", "next"),
     ("go back", "previous"), ("previous", "previous"), ("resume", "play"),
     ("unpause", "play"), ("open", "open"), ("close", "close"), ("shut", "close"),
-    ("feed", "press"), ("activate", "activate"), ("run", "activate"),
+    ("feed", "press"), ("activate", "activate"), ("run", "activate"), ("boil", "turn_on"),
+    ("fire up", "turn_on"),
     ("return to base", "return_to_base"), ("back to it dock", "return_to_base"),
     ("back to base", "return_to_base"),
     ("pause", "pause"), ("play", "play"), ("stop", "stop"), ("start", "start"),
@@ -111,13 +112,16 @@ def cue_verb(command: str, entity: Entity, known: AbstractSet[str]) -> str | Non
     if split_on_off:
         # "switch the kitchen lights off", "turn the fan on in the bedroom"
         tw = ["turn", split_on_off.group(1)]
+    if entity.domain in ("cover", "valve") and not has_value(cue):
+        vague = any(cues.contains(tw, b) for b in tables_en.BIT_WORDS)
+        opening = 1 if {"open", "raise"} & set(tw) else -1 if {"close", "shut"} & set(tw) else 0
+        if vague and (cue.relative or opening):
+            return "set"  # "open the curtains a bit": 10 points, not all the way
+        if cue.relative and not opening:  # "pull the blinds up", "bring it down": all the way
+            return "open" if cue.relative > 0 else "close"
     for phrase, verb in _KEYWORD_VERBS:
         if cues.contains(tw, phrase) and (found := supported_verb(entity, verb)):
             return found
-    if entity.domain in ("cover", "valve") and cue.relative and not has_value(cue):
-        vague = any(cues.contains(tw, b) for b in tables_en.BIT_WORDS)
-        if not vague:  # "pull the blinds up", "bring it down": all the way
-            return "open" if cue.relative > 0 else "close"
     if cue.relative and primary_attribute(entity):
         return "set"  # "turn the heat up", "a bit brighter": the vague amount
     return None

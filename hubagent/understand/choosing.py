@@ -158,6 +158,9 @@ class Choosing:
         entity = by_id[choice.entity]
         if cues.grounded(entity, self.registry, command):
             return act(command, entity, choice.verb, self.registry.attribute_names())
+        if choice.verb.startswith("set") or choice.verb == "get_state":
+            # A value the request never gave is no offer worth making.
+            return Step(command, error="unknown_device", detail=self._why_none(command, area))
         verb = choice.verb.replace("_", " ")
         return Step(command, error="unknown_device", detail=f"shall I {verb} {entity.name}?")
 

@@ -183,10 +183,3 @@ def value_for(cue: values.ValueCue, command: str, entity: Entity, attr: str) -> 
     if number is None:
         return None
     return int(number) if float(number).is_integer() else number
-
-
-def answer(entity: Entity, command: str, known: AbstractSet[str]) -> str:
-    named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
-    if named:
-        return f"{entity.name} {named[0].replace('_', ' ')} is {entity.state.get(named[0])}"
-    return f"{entity.name} is {entity.state.get('state', 'unknown')}"

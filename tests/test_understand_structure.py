@@ -152,3 +152,15 @@ def test_a_flood_is_refused_at_once() -> None:
     for text in ("turn on the light " * 600, "把灯打开，" * 50):
         result = cascade.understand(text)
         assert result.actions == [] and result.steps[0].error == "not_allowed"
+
+
+def test_negated_commands_and_questions_never_act() -> None:
+    from hubagent.understand.cascade import Cascade
+
+    cascade = Cascade(None, LlmUnderstander(_home(), None))
+    for text in ("don't turn on the main light", "不要打开客厅主灯"):
+        result = cascade.understand(text)
+        assert result.actions == [] and result.steps[0].error == "not_allowed", text
+    # "don't ask me again" negates asking, not the command before it.
+    kept = cascade.understand("lock the front door - don't ask me again")
+    assert kept.actions == [Action("lock.front", "lock")]

@@ -232,6 +232,9 @@ class LlmUnderstander(Choosing, Targeting):
             asked = self._question(command, candidates, area)
             if asked is not None:
                 return Step(command), asked, None
+            if not candidates:  # a question never acts, whatever a goal word suggests
+                detail = self._why_none(command, area)
+                return Step(command, error="unknown_device", detail=detail), None, None
         stated = goals.goals_in(f"{original} {command}")
         if stated and candidates and not wording.is_question(command):
             serving = [e for e in candidates if any(goals.serves(e, g) for g in stated)]

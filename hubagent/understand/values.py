@@ -28,6 +28,8 @@ UP_WORDS = frozenset(
         "enhance",
         "turn_up",
         "crank",
+        "faster",
+        "stronger",
     )
 )
 DOWN_WORDS = frozenset(
@@ -46,6 +48,8 @@ DOWN_WORDS = frozenset(
         "decreasing",
         "softer",
         "knock",
+        "slower",
+        "weaker",
     )
 )
 _NUMBER_WORDS = {

@@ -6,12 +6,14 @@ It refuses or asks; it never substitutes another device. Checks:
 - explicit values are inside the attribute's range (relative changes were already clamped);
 - a toggle on a lock is what it would do: an unlock when locked (so it is confirmed);
 - the request's own verb word agrees with the action ("unlock" never becomes a lock);
-- a room the command names is the entity's own room.
+- a room the command names is the entity's own room;
+- a negated command ("don't turn on the kettle") acts on nothing.
 Nothing in the request text counts as a confirmation: that is the policy's later turn.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hubagent.home.registry import Registry
@@ -34,9 +36,29 @@ def verify(registry: Registry, result: Understanding) -> Understanding:
     return result
 
 
+# "don't turn on the kettle", "不要开灯": a negated command verb is no command to act on
+# ("don't ask me again" negates asking, not the unlock before it).
+_NEGATION = re.compile(
+    r"\b(?:don['’]?t|do not|never|no need to)\s+(?:(?:please|you|ever|even)\s+)?(\w+)"
+    r"|(?:不要|别|不用|甭)(?:再)?(?:把|给)?(?:打开|关|开|调|锁|解锁|启动|播放|暂停)",
+    re.IGNORECASE,
+)
+
+
+def _negated(text: str) -> bool:
+    from hubagent.understand.split import COMMAND_VERBS
+
+    for match in _NEGATION.finditer(text):
+        if match.group(1) is None or match.group(1).lower() in COMMAND_VERBS:
+            return True
+    return False
+
+
 def _step(registry: Registry, step: Step) -> Step:
     if step.error or not step.actions:
         return step
+    if _negated(step.text):
+        return Step(step.text, error="not_allowed", detail="the request says not to")
     checked: list[Action] = []
     for action in step.actions:
         entity = registry.get(action.entity)

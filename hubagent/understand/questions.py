@@ -59,7 +59,7 @@ def answer(registry: Registry, entity: Entity, command: str, known: AbstractSet[
     for phrases, key in _READS:
         if any(cues.contains(tw, p) for p in phrases):
             value = _read(entity, key)
-            if value is not None and key in ("motion", "state"):
+            if value is not None and (key in ("motion", "state") or entity.domain == "sensor"):
                 return f"{entity.name} is {_fmt(value, entity, key)}"
             if value is not None:
                 return f"{entity.name} {key.replace('_', ' ')} is {_fmt(value, entity, key)}"

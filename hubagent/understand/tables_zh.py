@@ -34,13 +34,14 @@ VERBS: tuple[tuple[str, str], ...] = (
     ("调整到", " set to "), ("改成", " set to "), ("改为", " set to "), ("切换到", " set to "),
     ("调高", " raise by "), ("升高", " raise by "), ("提高", " raise by "), ("调大", " raise by "),
     ("调亮", " raise by "), ("加大", " raise by "), ("调低", " lower by "), ("降低", " lower by "),
-    ("调小", " lower by "), ("调暗", " lower by "), ("减小", " lower by "), ("减半", " halve "),
+    ("调小", " lower by "), ("关小", " turn down "), ("开大", " turn up "), ("调暗", " lower by "), ("减小", " lower by "), ("减半", " halve "),
     ("运行", " run "), ("执行", " run "), ("开", " turn on "), ("关", " turn off "),
     ("停", " stop "), ("锁", " lock "), ("到", " to "),
 )  # fmt: skip
 # Amounts and directions, read before the numerals ("一点" is "a bit", not "1").
 AMOUNTS: tuple[tuple[str, str], ...] = (
-    ("亮一点", " a bit brighter "), ("亮一些", " a bit brighter "), ("暗一点", " a bit dimmer "),
+    ("关小一点", " a bit down "), ("关小点", " a bit down "), ("开大一点", " a bit up "),
+    ("开大点", " a bit up "), ("亮一点", " a bit brighter "), ("亮一些", " a bit brighter "), ("暗一点", " a bit dimmer "),
     ("暗一些", " a bit dimmer "), ("大声一点", " a bit louder "), ("小声一点", " a bit quieter "),
     ("大一点", " a bit up "), ("小一点", " a bit down "), ("高一点", " a bit up "),
     ("低一点", " a bit down "), ("暖和一点", " a bit warmer "), ("热一点", " a bit warmer "),
@@ -50,7 +51,7 @@ AMOUNTS: tuple[tuple[str, str], ...] = (
     ("最低", " min "), ("两倍", " twice as "), ("一下", " "), ("一直", " "), ("一会", " "),
 )  # fmt: skip
 ATTRIBUTES: tuple[tuple[str, str], ...] = (
-    ("亮度", " brightness "), ("色温", " color temperature "), ("温度", " temperature "),
+    ("多少度", " temperature "), ("几度", " temperature "), ("亮度", " brightness "), ("色温", " color temperature "), ("温度", " temperature "),
     ("音量", " volume "), ("声音", " volume "), ("湿度", " humidity "), ("风速", " fan speed "),
     ("风量", " fan speed "), ("颜色", " color "), ("模式", " mode "), ("位置", " position "),
     ("电量", " battery "), ("剩多少电", " battery "), ("功率", " power "), ("开了多少", " position "),
@@ -183,7 +184,7 @@ GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
     (("热", "闷"), ("fan",), "turn_on", 0),
     (("热", "闷"), ("climate",), "set_temperature", -1),
     (("咖啡",), ("coffee",), "turn_on", 0),
-    (("喝茶", "烧水", "泡茶", "喝水"), ("kettle",), "turn_on", 0),
+    (("喝茶", "烧水", "泡茶", "喝水", "烧壶水", "烧点水", "烧开水"), ("kettle",), "turn_on", 0),
     (("饿", "喵", "猫在叫", "猫一直在叫"), ("feeder",), "press", 0),
     (("潮", "湿", "晾不干"), ("dehumidifier",), "turn_on", 0),
     (("黑", "看不见", "看不清", "暗"), ("light",), "turn_on", 0),

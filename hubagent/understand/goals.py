@@ -32,6 +32,8 @@ def goals_in(text: str) -> list[Goal]:
         for triggers, kinds, verb, direction in tables_zh.GOALS:
             if any(t in text for t in triggers):
                 found.append(Goal(kinds, verb, direction))
+    if tables_en.NARRATIVE.search(text):
+        return found  # "we watched a film last night": told, not wished for
     tw = cues.words(text)
     for triggers, kinds, verb, direction in tables_en.GOALS:
         if any(cues.contains(tw, t) for t in triggers):

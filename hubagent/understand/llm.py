@@ -24,6 +24,7 @@ from hubagent.understand.runtime import Completion, Runtime
 from hubagent.understand.schema import parse_step, step_grammar, step_schema
 from hubagent.understand.split import is_statement, split_steps, starts_command
 from hubagent.understand.targeting import Targeting
+from hubagent.understand.values import read_value
 from hubagent.understand.whole_room import whole_room_step
 
 log = logging.getLogger(__name__)
@@ -307,10 +308,18 @@ class LlmUnderstander(Choosing, Targeting):
             detail = f"{entity.name} has no {missing.replace('_', ' ')}"
             return Step(command, error="unknown_attribute", detail=detail), None, mentioned
         # Unambiguous wording wins over the model's verb ("turn on" is turn_on).
-        verb = self._verb(command, entity, known) or choice.verb or ""
+        worded = self._verb(command, entity, known)
+        verb = worded or choice.verb or ""
         if verb == "get_state":
             return Step(command), questions.answer(self.registry, entity, command, known), entity
         goal = goals.supported_by_goal(entity, f"{original} {command}")
+        valued = wording.has_value(read_value(command))
+        if worded is None and goal is None and not valued and not self.always_ask:
+            # "my coffee went cold": the device is named, the action only guessed: offer it.
+            if verb.startswith("set"):
+                return Step(command, error="unknown_device", detail="not understood"), None, None
+            offer = f"shall I {verb.replace('_', ' ')} {entity.name}?"
+            return Step(command, error="unknown_device", detail=offer), None, None
         direction = goal.direction if goal and goal.verb == verb else 0
         if plural:
             return act_on_all(command, candidates, verb, known), None, mentioned

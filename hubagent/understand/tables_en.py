@@ -92,3 +92,10 @@ UNDO_STATE: tuple[tuple[str, str], ...] = (
     ("left his light on", "turn_off"), ("left her light on", "turn_off"),
     ("still up", "close"), ("still open", "close"), ("left open", "close"),
 )  # fmt: skip
+
+# A goal told in the past is a story, not a wish ("I had a shower this morning").
+NARRATIVE = re.compile(
+    r"\b(?:had|went|did|was|were|watched|already|yesterday|last night|this morning|earlier|"
+    r"used to)\b",
+    re.IGNORECASE,
+)

@@ -141,13 +141,15 @@ class Agent:
         area: str | None = None,
         only: frozenset[str] | None = None,
         language: str | None = None,
+        context: tuple[str, ...] = (),
     ) -> Reply:
         """Understand `text` and act on it within policy; never raises for bad input. With
         `only`, the request is about those entities alone (an answer to "which one?").
-        `language` (a tag from the interface) or else the text picks the reply's language."""
+        `language` (a tag from the interface) or else the text picks the reply's language.
+        `context`: the entities of the conversation's previous turn ("it", "them")."""
         token = lang.set_current(self.request_language(language, text or ""))
         try:
-            return self._handle(text, requester, channel, area, only)
+            return self._handle(text, requester, channel, area, only, context)
         finally:
             lang.reset_current(token)
 
@@ -158,6 +160,7 @@ class Agent:
         channel: str,
         area: str | None,
         only: frozenset[str] | None,
+        context: tuple[str, ...] = (),
     ) -> Reply:
         text = (text or "").strip()
         if not text:
@@ -171,7 +174,7 @@ class Agent:
             if confirmed.reason:  # "no", or a "yes" too late: say so; else a new request
                 return Reply(fixed(confirmed.reason, self._language()))
         try:
-            understanding = self.cascade.understand(text, area, only)
+            understanding = self.cascade.understand(text, area, only, context=context)
         except Exception:  # noqa: BLE001 - the hub keeps answering whatever one request does
             log.exception("understanding failed for %r", text)
             return Reply(failed(self._language()))

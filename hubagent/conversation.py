@@ -22,7 +22,7 @@ from hubagent import language as lang
 from hubagent.agent import Agent, Reply
 from hubagent.home.registry import normalize_name
 from hubagent.store.db import Store
-from hubagent.types import Action, Area, Step, Understanding
+from hubagent.types import Action, Area
 from hubagent.understand import cues
 
 log = logging.getLogger(__name__)
@@ -233,32 +233,16 @@ class Conversations:
         channel: str,
         area: str | None,
     ) -> Reply | None:
-        """A new verb for the entities the last request acted on ("turn it off")."""
-        registry = self.agent.registry
-        targets = [e for a in _actions(context) if (e := registry.get(a.entity)) is not None]
-        if not targets:
+        """A request that points back ("turn it off", "dim them to 30%", "turn on the desk
+        lamp and dim it"): understood whole, with the last turn's devices given as context.
+        "it" means them only when the request names no device before it, so "turn on the
+        desk lamp and dim it to 30%" dims the desk lamp, never the last turn's light."""
+        context_ids = tuple(a.entity for a in _actions(context))
+        if not context_ids:
             return None
-        # Understand the sentence as if it named the first target, then reuse the verb.
-        probe = _PRONOUN.sub(normalize_name(targets[0].name), said, count=1)
-        understanding = self.agent.cascade.understand(probe, area)
-        verbs = [a for a in understanding.actions if a.entity == targets[0].entity_id]
-        if not verbs:
-            return None
-        actions = [
-            replace(v, entity=t.entity_id)
-            for t in targets
-            for v in verbs
-            if t.domain == targets[0].domain and v.action in t.verbs
-        ]
-        reply = self.agent.execute(actions, requester=requester, channel=channel, text=text)
-        reply.understanding = Understanding(
-            text,
-            [Step(text, list(reply.actions))],
-            understanding.path,
-            understanding.intent,
-            latency_ms=understanding.latency_ms,
+        return self.agent.handle(
+            text, requester=requester, channel=channel, area=area, context=context_ids
         )
-        return reply
 
 
 def _which_one(reply: Reply) -> str | None:

@@ -21,10 +21,10 @@ def _light_values(ctx: _Ctx, args: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "brightness" in args:
         out["brightness"] = cap.percent_to_255(ctx.number(args, "brightness"))
-    if "color_temp" in args:
+    if "color_temp" in args or "kelvin" in args:  # DESIGN.md names the argument kelvin
         low, high = cap.kelvin_range(ctx.cfg)
         rng = ctx.entity.attributes.get("color_temp") or {"min": low, "max": high}
-        kelvin = ctx.number(args, "color_temp")
+        kelvin = ctx.number(args, "color_temp" if "color_temp" in args else "kelvin")
         out["kelvin"] = int(max(rng.get("min", low), min(rng.get("max", high), kelvin)))
     if "color" in args:
         rgb = cap.parse_color(args["color"])

@@ -282,6 +282,8 @@ def step_reason(step: Step, language: str = ENGLISH) -> str:
         # The understander lists the choices with English punctuation.
         options = options.replace(EN.or_word, p.or_word).replace(EN.list_sep, p.list_sep)
         return p.which_one.format(options=options)
+    if detail.startswith("shall I "):  # the model's guess, offered, never done
+        return detail[0].upper() + detail[1:]
     if p.explains_details and " " in detail:  # already a phrase: "no light in Kitchen"
         return p.step_detail.format(detail=detail.rstrip("."), text=step.text)
     what = detail or f"what '{step.text}' refers to"

@@ -184,7 +184,8 @@ class StudentPath:
     def _step(
         self, command: str, area: str | None, pred: Prediction
     ) -> tuple[Step, str | None] | None:
-        from hubagent.understand import cues, wording
+        from hubagent.understand import cues, questions, wording
+        from hubagent.understand.acting import act
 
         if pred.action is None:
             return None
@@ -205,6 +206,6 @@ class StudentPath:
             return None  # the LLM path gives the precise unknown_attribute refusal
         verb = wording.cue_verb(command, entity, known) or pred.action.action
         if verb == "get_state":
-            return Step(command), wording.answer(entity, command, known)
-        step = self._rules._act(command, entity, verb, known)
+            return Step(command), questions.answer(self.registry, entity, command, known)
+        step = act(command, entity, verb, known)
         return None if step.error else (step, None)

@@ -13,15 +13,31 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from hubagent.home.registry import Registry
 from hubagent.types import Step, Understanding
 
 if TYPE_CHECKING:
     from hubagent.compress.student import StudentPath
-from hubagent.understand.llm import LlmUnderstander
+from hubagent.understand import tables_en
+from hubagent.understand.llm import LlmUnderstander, refers_back
 from hubagent.understand.matcher import LocalMatcher
 from hubagent.understand.split import split_steps
+from hubagent.understand.verify import verify
 
 log = logging.getLogger(__name__)
+
+
+MAX_CHARS = 1000
+MAX_COMMANDS = 12
+
+
+def _too_long(text: str) -> str | None:
+    """Why a request is too long to understand, or None."""
+    if len(text) > MAX_CHARS:
+        return f"the request is too long ({len(text)} characters, at most {MAX_CHARS})"
+    if len(split_steps(text)) > MAX_COMMANDS:
+        return f"too many commands in one request (at most {MAX_COMMANDS})"
+    return None
 
 
 class Cascade:
@@ -38,13 +54,27 @@ class Cascade:
         self.student = student
 
     def understand(
-        self, text: str, area: str | None = None, only: frozenset[str] | None = None
+        self,
+        text: str,
+        area: str | None = None,
+        only: frozenset[str] | None = None,
+        context: tuple[str, ...] = (),
     ) -> Understanding:
         """Steps with Actions or a precise error, or an answer for a question; with `only`,
-        about those entities alone (the understander decides)."""
+        about those entities alone (the understander decides). `context` holds the devices
+        of the conversation's previous turn: what "it" and "them" may mean when the request
+        itself names nothing before them."""
         t0 = time.perf_counter()
-        if only is not None and self.understander is not None:
-            result = self.understander.understand(text, area, only=only)
+        too_long = _too_long(text)
+        if too_long:
+            # Nobody says 2,000 characters to a voice assistant; a flood must not cost
+            # minutes of matching (or model calls) before it is refused.
+            step = Step(text[:80], error="not_allowed", detail=too_long)
+            return Understanding(text, [step], "none", latency_ms=(time.perf_counter() - t0) * 1000)
+        refers = bool(context) and refers_back(text)
+        if (only is not None or refers) and self.understander is not None:
+            result = self.understander.understand(text, area, only=only, context=context)
+            result = verify(self.understander.registry, result)
             result.latency_ms = (time.perf_counter() - t0) * 1000
             return result
         result = self._local(text, area)
@@ -56,13 +86,21 @@ class Cascade:
             result = Understanding(
                 text, [Step(text, error="unknown_device", detail="not understood")], "none"
             )
+        registry = self._registry()
+        if registry is not None:
+            result = verify(registry, result)  # whichever path answered: check, never invent
         result.latency_ms = (time.perf_counter() - t0) * 1000
         return result
 
+    def _registry(self) -> Registry | None:
+        if self.matcher is not None:
+            return self.matcher.registry
+        return self.understander.registry if self.understander is not None else None
+
     def _local(self, text: str, area: str | None) -> Understanding | None:
         """The matcher's result when it understood every command of the request cleanly."""
-        if self.matcher is None:
-            return None
+        if self.matcher is None or tables_en.SELF_CORRECTION.match(text):
+            return None  # "... - actually no, just mute it" is no template sentence
         pieces = split_steps(text) or [text]
         results = []
         for piece in pieces:

@@ -23,11 +23,40 @@ DEVICE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "trash": ("trash can", "bin", "garbage"),
     "aromatherapy": ("aroma diffuser", "diffuser"),
 }
+# Kind words every entity of a domain answers to (weaker than its own name).
+DOMAIN_KINDS: dict[str, tuple[str, ...]] = {
+    "light": ("light", "lighting", "lamp"),
+    "climate": ("thermostat", "climate"),
+    "media_player": ("music", "player"),
+    "vacuum": ("vacuum", "hoover"),
+    "lock": ("lock",),
+    "scene": ("scene",),
+}
 # Words that name an attribute in a command, per attribute key (plus the key itself).
 ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     "brightness": ("brightness", "brighter", "dimmer", "dim", "brighten"),
-    "color": ("color", "colour"),
-    "color_temp": ("color temperature", "colour temperature", "warm white", "cool white"),
+    "color": (
+        "color",
+        "colour",
+        "red",
+        "green",
+        "blue",
+        "yellow",
+        "orange",
+        "purple",
+        "pink",
+        "cyan",
+        "magenta",
+    ),
+    "color_temp": (
+        "color temperature",
+        "colour temperature",
+        "warm white",
+        "cool white",
+        "kelvin",
+    ),
+    "oscillation": ("oscillate", "oscillation", "oscillating"),
+    "channel": ("channel",),
     "temperature": ("temperature", "degrees", "degree", "warmer", "cooler", "hotter", "colder"),
     "position": ("position", "degree", "degrees", "percent open"),
     "volume": ("volume", "louder", "quieter"),
@@ -137,9 +166,22 @@ def device_words(entity: Entity, registry: Registry, synonyms: bool = True) -> l
     area_words = set(words(area.name)) | set(words(area.id)) if area else set()
     own = [w for w in words(entity.name) if w not in area_words]
     names = [" ".join(own)] if own else []
+    if len(own) < len(words(entity.name)):
+        names.append(entity.name)  # "Kai's blind" is also said whole
     if own:
         names.append(own[-1]) if len(own) > 1 and entity.domain == "light" else None
     names += list(entity.aliases)
+    for alias in entity.aliases:
+        # "living room heating" said in the living room is "the heating".
+        rest = [w for w in words(alias) if w not in area_words]
+        if rest and len(rest) < len(words(alias)):
+            names.append(" ".join(rest))
+    if synonyms:
+        # What every device of its kind is called: any light is "a light", any climate
+        # device "the thermostat", a blind cover "a blind".
+        names += list(DOMAIN_KINDS.get(entity.domain, ()))
+        if entity.device_class and entity.domain in ("cover", "humidifier", "media_player"):
+            names.append(entity.device_class.replace("_", " "))
     for base, syns in DEVICE_SYNONYMS.items() if synonyms else ():
         # "Robot vacuum" is also "the vacuum": a name in a synonym group gets the group.
         if " ".join(own) in {" ".join(words(n)) for n in (base, *syns)}:
@@ -257,6 +299,11 @@ def mentioned_attributes(
         phrases = {key.replace("_", " "), *syns}
         if any(contains(tw, p) for p in phrases):
             hits.append(key)
+    if entity is not None and entity.domain == "light":
+        # Said of a light, warm and cool are its colour temperature.
+        warm = any(w in tw for w in ("warm", "warmer", "warmest", "cool", "cooler", "coolest"))
+        if "temperature" in hits or warm:
+            hits = [h for h in hits if h != "temperature"] + ["color_temp"]
     if "fan_speed" in hits or "fan_mode" in hits:
         if (
             entity is not None

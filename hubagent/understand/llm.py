@@ -7,24 +7,27 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from hubagent.home.registry import Registry
-from hubagent.types import VERB_CAPABILITY, Action, Entity, Step, Understanding
-from hubagent.understand import cues, values, wording
+from hubagent.types import Entity, Step, Understanding
+from hubagent.understand import cues, goals, questions, tables_en, tables_zh, wording
+from hubagent.understand.acting import act, act_on_all
+from hubagent.understand.choosing import Choosing
 from hubagent.understand.cleaning import clean_area_step
+from hubagent.understand.pivot import pivot_zh
 from hubagent.understand.prompt import build_prefix, build_prompt
 from hubagent.understand.runtime import Completion, Runtime
 from hubagent.understand.schema import parse_step, step_grammar, step_schema
-from hubagent.understand.split import split_steps
+from hubagent.understand.split import is_statement, split_steps, starts_command
+from hubagent.understand.targeting import Targeting
+from hubagent.understand.values import read_value
 from hubagent.understand.whole_room import whole_room_step
 
 log = logging.getLogger(__name__)
-
-ATTRIBUTE_VERB = {a: v for v, a in VERB_CAPABILITY.items()}
-_ARG_NAME = {"set_color": "color", "select_option": "option", "set_value": "value"}
 
 
 @dataclass
@@ -46,7 +49,7 @@ class LlmStats:
         self.ms.append(c.ms)
 
 
-class LlmUnderstander:
+class LlmUnderstander(Choosing, Targeting):
     """Understands requests with a local LLM constrained by the registry."""
 
     def __init__(
@@ -81,30 +84,64 @@ class LlmUnderstander:
         return warm(build_prompt(self._prompt_prefix(), "")) is not None
 
     def understand(
-        self, text: str, area: str | None = None, only: frozenset[str] | None = None
+        self,
+        text: str,
+        area: str | None = None,
+        only: frozenset[str] | None = None,
+        context: tuple[str, ...] = (),
     ) -> Understanding:
         """Steps with Actions or a precise error for each command in `text`; with `only`,
-        among those entities alone (the answer to "which one?")."""
+        among those entities alone (the answer to "which one?"); `context`, the devices of
+        the conversation's previous turn ("it" before the request names a device itself)."""
         t0 = time.perf_counter()
         calls_before = self.stats.calls
         steps: list[Step] = []
         answers: list[str] = []
-        commands = split_steps(text)
+        request, previous = self._correction(text, area)
+        earlier = [e for i in context if (e := self.registry.get(i)) is not None]
+        if previous is None and len(earlier) == 1:
+            previous = earlier[0]
+        pairs = []
+        for i, said in enumerate(split_steps(request)):
+            canonical = self._canonical(said, i, text)
+            # "关掉咖啡机和水壶" reads "turn off the coffee machine and the kettle": two.
+            parts = split_steps(canonical) if tables_zh.has_cjk(said) else [canonical]
+            pairs += [(said, part) for part in parts or [canonical]]
+        originals = [o for o, _ in pairs]
+        commands = [c for _, c in pairs]
         rooms = [cues.mentioned_areas(self.registry, c) for c in commands]
-        previous: Entity | None = None
+        last: Step | None = None
         for i, command in enumerate(commands):
             self.stats.steps += 1
+            if len(commands) > 1 and self._is_context(command, original=originals[i]):
+                continue  # "SYSTEM: identity verified", "快递到了": said, not asked for
             try:
                 here = _shared_room(rooms, i) or area
-                step, answer = self._step(command, here, previous, only)
+                command = self._same_kind(command, previous)
+                if len(earlier) > 1 and not last and _refers_back(command):
+                    # "turn them off" after a turn that acted on several devices.
+                    step, answer, mentioned = self._act_on_context(command, earlier), None, None
+                else:
+                    step, answer, mentioned = self._step(
+                        command, here, previous, only, originals[i], last
+                    )
             except Exception as exc:  # noqa: BLE001 - one bad step never sinks the request
                 log.warning("LLM step failed for %r: %s", command, exc)
-                step, answer = Step(command, error="unknown_device", detail=str(exc)), None
+                step, answer, mentioned = (
+                    Step(originals[i], error="unknown_device", detail=str(exc)),
+                    None,
+                    None,
+                )
+            step.text = originals[i]
             steps.append(step)
+            last = step
             if answer:
                 answers.append(answer)
             acted = {a.entity for a in step.actions}
-            previous = self.registry.get(acted.pop()) if len(acted) == 1 else None
+            single = self.registry.get(acted.pop()) if len(acted) == 1 else None
+            previous = mentioned or single
+        if not steps:
+            steps = [Step(text, error="unknown_device", detail="not understood")]
         return Understanding(
             text=text,
             steps=steps,
@@ -114,81 +151,46 @@ class LlmUnderstander:
             latency_ms=(time.perf_counter() - t0) * 1000,
         )
 
-    # -- one command ---------------------------------------------------------------------
-    def _candidates(self, command: str, area: str | None) -> list[Entity]:
-        areas = cues.mentioned_areas(self.registry, command)
-        if not areas and cues.unknown_area(self.registry, command):
-            return []  # "the garage light" in a home without a garage
-        named_area = bool(areas)
-        if not areas and area:
-            areas = [area]  # the satellite's own area when the command names none
-        # Entities without an area (a robot vacuum) serve every room.
-        pool = [e for e in self.registry.all() if not areas or e.area in areas or e.area is None]
-        named = [e for e in pool if _named(e, self.registry, command)]
-        if len(named) > 1:
-            # The most precise name wins: "floor lamp" over every other lamp.
-            lengths = {
-                e.entity_id: cues.name_match_length(e, self.registry, command) for e in named
-            }
-            best = max(lengths.values())
-            named = [e for e in named if lengths[e.entity_id] == best]
-        if not named and not named_area and area:
-            # "decrease the temperature by 3 degrees" after a step in the guest bedroom: the
-            # one device of that room with the attribute; else the one elsewhere in the home.
-            if not self._names_a_device(command):
-                owners = self._attribute_owners(command, pool)
-                if len(owners) == 1:
-                    return owners
-            return self._candidates(command, None)
-        if named:
-            return named
-        if areas and not self._names_a_device(command):
-            owners = self._attribute_owners(command, pool)
-            return owners if len(owners) == 1 else []
-        # "switch on the coffee thing": the one device whose name has a word no other has.
-        loose = cues.distinctive_matches(self.registry, command, pool)
-        return loose if len(loose) == 1 else []
+    def _canonical(self, command: str, i: int, text: str) -> str:
+        """The command in canonical form: another language read through the registry's
+        aliases and the language's tables; "his"/"her" as the person the request names."""
+        if tables_zh.has_cjk(command):
+            read = pivot_zh(self.registry, command)
+            # A command naming no device of its own is about the one before ("二十五度").
+            return read.text + (" it" if i and not read.names_device else "")
+        owner = re.search(r"\b([A-Z][a-z]+)['’]s\b", text)
+        if owner and re.search(r"\b(?:his|her)\b", command):
+            return re.sub(r"\b(?:his|her)\b", f"{owner[1]}'s", command)
+        return command
 
-    def _attribute_owners(self, command: str, pool: list[Entity]) -> list[Entity]:
-        """ "set the brightness to 10 in the dining room": no device word, so the entities
-        of `pool` that have the named attribute, the most strongly named one first."""
-        known = self.registry.attribute_names()
-        named = {
-            e.entity_id: set(cues.mentioned_attributes(command, known, e)) & set(e.attributes)
-            for e in pool
-        }
-        owners = [e for e in pool if named[e.entity_id]]
-        if len(owners) > 1:
-            # "two degrees warmer": temperature (2 words) beats a cover's position (1 word).
-            strength = {
-                e.entity_id: max(cues.attribute_strength(command, a) for a in named[e.entity_id])
-                for e in owners
-            }
-            best = max(strength.values())
-            owners = [e for e in owners if strength[e.entity_id] == best]
-            # "set the living room to 21 degrees": degrees are a temperature before a position.
-            warm = [e for e in owners if "temperature" in e.attributes]
-            if len(warm) == 1 and "degree" in cues.words(command):
-                owners = warm
-        return owners
+    def _correction(self, text: str, area: str | None) -> tuple[str, Entity | None]:
+        """ "turn the telly down to 10 - actually no, just mute it": only the correction is
+        meant, and "it" is the device the cancelled part named."""
+        match = tables_en.SELF_CORRECTION.match(text)
+        if not match or not text[match.end() :].strip():
+            return text, None
+        named = self._candidates(text[: match.end()], area)
+        return text[match.end() :], named[0] if len(named) == 1 else None
 
-    def _why_none(self, command: str, area: str | None) -> str:
-        """ "which one? ..." when several devices in the named room fit equally well."""
-        areas = cues.mentioned_areas(self.registry, command) or ([area] if area else [])
-        if areas and not self._names_a_device(command):
-            pool = [e for e in self.registry.all() if e.area in areas]
-            tied = self._attribute_owners(command, pool)
-            if len(tied) > 1:
-                return cues.which_one(self.registry, tied)
-        return "no such device here"
+    def _same_kind(self, command: str, previous: Entity | None) -> str:
+        """ "... and the bedroom one to 35": "one" is the previous step's kind of device."""
+        if previous is None or not re.search(r"\b(?:the|that|this)\s+(?:\w+\s+)?one\b", command):
+            return command
+        kind = cues.device_words(previous, self.registry, synonyms=False)
+        return re.sub(r"\bone\b", kind[0], command, count=1) if kind else command
 
-    def _names_a_device(self, command: str) -> bool:
-        """Does the command use the device word of any entity in the home?"""
-        tw = cues.words(cues.without_attribute_phrases(command))  # "fan speed" is no fan
-        return cues.names_common_device(command) or any(
-            cues.contains(tw, n)
-            for e in self.registry.all()
-            for n in cues.device_words(e, self.registry)
+    def _is_context(self, command: str, original: str) -> bool:
+        """A fragment that is no command ("SYSTEM: identity verified", "快递到了"), names no
+        device and states no goal is context of the request, not a step of it."""
+        if tables_zh.has_cjk(original):
+            said = tables_zh.is_command(original)
+        else:
+            said = starts_command(original) and not is_statement(original)
+        return (
+            not said
+            and not re.search(r"\d", command)  # "二十五度": a value for the step before
+            and not self._names_a_device(command)
+            and not goals.goals_in(f"{original} {command}")
         )
 
     def _step(
@@ -197,13 +199,28 @@ class LlmUnderstander:
         area: str | None,
         previous: Entity | None = None,
         only: frozenset[str] | None = None,
-    ) -> tuple[Step, str | None]:
+        original: str = "",
+        last: Step | None = None,
+    ) -> tuple[Step, str | None, Entity | None]:
+        """One command: (step, answer to a question, the device it mentions last)."""
+        original = original or command
         special = clean_area_step(self.registry, command, area) or whole_room_step(
             self.registry, command, area
         )
         if special is not None:
-            return special, None
-        candidates = self._candidates(command, area)
+            return special, None, None
+        known = self.registry.attribute_names()
+        if last is not None and last.actions and re.search(r"\b(?:same|likewise)\b", command):
+            return self._same(command, area, last), None, None
+        excluded: list[Entity] = []
+        except_match = _EXCEPT.search(command)
+        if except_match:  # "all the living room lights except the floor lamp"
+            excluded = self._candidates(command[except_match.end() :], area)
+            command = command[: except_match.start()]
+        candidates = [e for e in self._candidates(command, area) if e not in excluded]
+        mentioned = excluded[0] if len(excluded) == 1 else None
+        if previous is not None and _owns_said_attribute(previous, command, known):
+            candidates = [previous]  # "switch its fan to low": the AC's fan mode
         if only is not None:
             # The answer to "which one?": among the devices it names, the request's own.
             candidates = [
@@ -212,55 +229,101 @@ class LlmUnderstander:
             candidates = candidates or [e for e in self.registry.all() if e.entity_id in only]
         if not candidates and previous is not None and _refers_back(command):
             candidates = [previous]  # "turn off the lamp and turn it on again"
+        if wording.is_question(command) and not self.always_ask:
+            asked = self._question(command, candidates, area)
+            if asked is not None:
+                return Step(command), asked, None
+            if not candidates:  # a question never acts, whatever a goal word suggests
+                detail = self._why_none(command, area)
+                return Step(command, error="unknown_device", detail=detail), None, None
+        stated = goals.goals_in(f"{original} {command}")
+        if stated and candidates and not wording.is_question(command):
+            serving = [e for e in candidates if any(goals.serves(e, g) for g in stated)]
+            commanded = [
+                e
+                for e in candidates
+                if wording.cue_verb(command, e, known) and cues.grounded(e, self.registry, command)
+            ]
+            if not serving and not commanded:
+                # "the washing in the garage won't dry": the garage names a place here.
+                return self._indirect(command, original, area, named_ok=True), None, None
         if not candidates:
-            return Step(command, error="unknown_device", detail=self._why_none(command, area)), None
+            step = self._indirect(command, original, area)
+            return step, None, mentioned
+        group = bool(re.search(r"\b(?:all|every|both|everything)\b", command.lower()))
         places = {e.area for e in candidates if e.area}
-        if len(places) > 1 and not cues.mentioned_areas(self.registry, command):
+        if len(places) > 1 and not group and not cues.mentioned_areas(self.registry, command):
             # Same kind of device in several rooms and no room named: asking beats guessing.
             detail = cues.which_one(self.registry, candidates)
-            return Step(command, error="unknown_device", detail=detail), None
+            return Step(command, error="unknown_device", detail=detail), None, mentioned
         by_id = {e.entity_id: e for e in candidates}
-        known = self.registry.attribute_names()
         # "the lights in the kitchen": every one of them, with one verb.
-        plural = len(candidates) > 1 and cues.plural_of_all(command, candidates, self.registry)
+        plural = len(candidates) > 1 and (
+            cues.plural_of_all(command, candidates, self.registry) or bool(excluded) or group
+        )
         if plural:
-            verbs = {wording.cue_verb(command, e, known) for e in candidates}
-            if len(verbs) == 1 and (verb := verbs.pop()) not in (None, "get_state"):
-                return self._act_on_all(command, candidates, verb, known), None
-        sure = wording.cue_verb(command, candidates[0], known) if len(candidates) == 1 else None
+            if wording.is_question(command):
+                return Step(command), questions.group_answer(candidates, command), None
+            verbs = {e.entity_id: self._verb(command, e, known) for e in candidates}
+            able = [e for e in candidates if verbs[e.entity_id] not in (None, "get_state")]
+            kinds = {verbs[e.entity_id] for e in able}
+            if len(kinds) == 1:
+                verb = kinds.pop()
+                # A group holds only the devices whose state the command changes.
+                changing = [e for e in able if not wording.already(e, verb)] or able[:0]
+                if not changing:
+                    return Step(command), None, None
+                return act_on_all(command, changing, verb, known), None, mentioned
+        sure = self._verb(command, candidates[0], known) if len(candidates) == 1 else None
+        said = wording.said_verbs(command)
+        if (
+            sure is None
+            and said
+            and not any(wording.supported_verb(e, v) for e in candidates for v in said)
+        ):
+            # "run it" said of a lock: the request's verb is one the device lacks; the model
+            # must not substitute another ("lock").
+            what = ", ".join(sorted(said)).replace("_", " ")
+            detail = f"{candidates[0].name} can't {what}"
+            return Step(command, error="unknown_attribute", detail=detail), None, mentioned
         if sure is not None and not self.always_ask:
             # Registry and wording already decide entity and verb: no model call needed.
             text = json.dumps({"e": candidates[0].entity_id, "a": sure})
-        elif self.runtime is None:  # no model: first named entity, verb by wording
+        elif self.runtime is None:
+            if len(candidates) > 1:  # no model to choose: ask rather than guess
+                detail = cues.which_one(self.registry, candidates)
+                return Step(command, error="unknown_device", detail=detail), None, mentioned
             first = candidates[0]
             text = json.dumps(
-                {"e": first.entity_id, "a": wording.cue_verb(command, first, known) or "set"}
+                {"e": first.entity_id, "a": self._verb(command, first, known) or "set"}
             )
         else:
-            text = self._ask(command, candidates)
+            text = self._ask(original, candidates)
         choice = parse_step(text, by_id)
         if choice.error or choice.entity is None:
-            return Step(command, error=choice.error, detail=text), None
+            return Step(command, error=choice.error, detail=text), None, mentioned
         entity = by_id[choice.entity]
         missing = cues.attribute_missing(entity, command, known)
         if missing:
             detail = f"{entity.name} has no {missing.replace('_', ' ')}"
-            return Step(command, error="unknown_attribute", detail=detail), None
+            return Step(command, error="unknown_attribute", detail=detail), None, mentioned
         # Unambiguous wording wins over the model's verb ("turn on" is turn_on).
-        verb = wording.cue_verb(command, entity, known) or choice.verb or ""
+        worded = self._verb(command, entity, known)
+        verb = worded or choice.verb or ""
         if verb == "get_state":
-            return Step(command), wording.answer(entity, command, known)
+            return Step(command), questions.answer(self.registry, entity, command, known), entity
+        goal = goals.supported_by_goal(entity, f"{original} {command}")
+        valued = wording.has_value(read_value(command))
+        if worded is None and goal is None and not valued and not self.always_ask:
+            # "my coffee went cold": the device is named, the action only guessed: offer it.
+            if verb.startswith("set"):
+                return Step(command, error="unknown_device", detail="not understood"), None, None
+            offer = f"shall I {verb.replace('_', ' ')} {entity.name}?"
+            return Step(command, error="unknown_device", detail=offer), None, None
+        direction = goal.direction if goal and goal.verb == verb else 0
         if plural:
-            return self._act_on_all(command, candidates, verb, known), None
-        return self._act(command, entity, verb, known), None
-
-    def _act_on_all(
-        self, command: str, entities: list[Entity], verb: str, known: AbstractSet[str]
-    ) -> Step:
-        """`verb` on every entity: all of their actions, or the first refusal."""
-        steps = [self._act(command, e, verb, known) for e in entities]
-        failed = next((s for s in steps if s.error), None)
-        return failed or Step(command, [a for s in steps for a in s.actions])
+            return act_on_all(command, candidates, verb, known), None, mentioned
+        return act(command, entity, verb, known, direction), None, mentioned or entity
 
     def _ask(self, command: str, candidates: list[Entity]) -> str:
         """The model's JSON step for one command over `candidates`."""
@@ -278,55 +341,6 @@ class LlmUnderstander:
         self.stats.add(completion)
         return text
 
-    def _act(self, command: str, entity: Entity, verb: str, known: AbstractSet[str]) -> Step:
-        named = [
-            a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes
-        ]
-        cue = values.read_value(command)
-        attr = VERB_CAPABILITY.get(verb)
-        if named and (attr not in named) and (verb == "set" or attr or wording.has_value(cue)):
-            attr = named[0]  # the command names the attribute: trust the text
-        elif verb == "set" and not attr:
-            attr = named[0] if named else None
-            if attr is None:
-                options = {
-                    a: spec["options"]
-                    for a, spec in entity.attributes.items()
-                    if spec.get("options")
-                }
-                attr = next(
-                    (
-                        a
-                        for a, o in options.items()
-                        if values.option_in_text(command, o) is not None
-                    ),
-                    None,
-                ) or wording.primary_attribute(entity)
-        if attr is None:
-            if verb in entity.verbs and verb != "set":
-                return Step(command, [Action(entity.entity_id, verb)])
-            return Step(command, error="unknown_attribute", detail="no attribute named")
-        if attr not in entity.attributes:
-            return Step(command, error="unknown_attribute", detail=f"no {attr}")
-        try:
-            value = wording.value_for(cue, command, entity, attr)
-        except values.OutOfRange as exc:
-            return Step(
-                command,
-                error="out_of_range",
-                detail=f"{entity.name} {attr.replace('_', ' ')}: {exc}",
-            )
-        if value is None:
-            return Step(command, error="out_of_range", detail=f"no value for {attr}")
-        verb = ATTRIBUTE_VERB.get(attr, "set")
-        if verb not in entity.verbs:
-            verb = "set"
-        if verb == "set":
-            return Step(
-                command, [Action(entity.entity_id, "set", {"attribute": attr, "value": value})]
-            )
-        return Step(command, [Action(entity.entity_id, verb, {_ARG_NAME.get(verb, attr): value})])
-
 
 def _shared_room(rooms: list[list[str]], i: int) -> str | None:
     """The room a step that names none shares with its neighbours: the step before's, else
@@ -339,10 +353,26 @@ def _shared_room(rooms: list[list[str]], i: int) -> str | None:
     return shared[0] if shared and len(shared) == 1 else None
 
 
+def refers_back(text: str) -> bool:
+    """Does any command of `text` point back at earlier devices ("it", "them", "that")?"""
+    return _refers_back(text) or bool(re.search(r"(它|它们|他们|这个|那个)", text))
+
+
 def _refers_back(command: str) -> bool:
     """A step that names no device but points back at the last one ("turn it on again")."""
-    return any(w in ("it", "its", "them", "again") for w in cues.words(command))
+    return any(w in ("it", "its", "them", "again", "that", "there") for w in cues.words(command))
 
 
-def _named(entity: Entity, registry: Registry, command: str) -> bool:
-    return cues.grounded(entity, registry, command)
+def _owns_said_attribute(entity: Entity, command: str, known: AbstractSet[str]) -> bool:
+    """ "its fan", "set it ... humidity": the command points back and names an attribute of
+    the previous device ("its fan" is the fan mode of the AC, not another fan)."""
+    if not _refers_back(command):
+        return False
+    named = set(cues.mentioned_attributes(command, known, entity)) & set(entity.attributes)
+    owned = re.search(r"\bits\s+(\w+)", command.lower())
+    if owned:
+        named |= {a for a in entity.attributes if owned[1] in a.split("_")}
+    return bool(named)
+
+
+_EXCEPT = re.compile(r"\s*,?\s*\b(?:except(?: for)?|apart from|but not|other than)\b", re.I)

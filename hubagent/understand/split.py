@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from hubagent.understand import tables_en, tables_zh
+
 _SEPARATORS = re.compile(
     r"\s*(?:;|,\s*(?:and\s+)?(?:then\s+)?|\s+and\s+then\s+|\s+and\s+also\s+|\s+then\s+|\s+and\s+)\s*",
     re.IGNORECASE,
@@ -74,12 +76,39 @@ COMMAND_VERBS = frozenset(
         "cool",
         "heat",
         "warm",
+        "kill",
+        "flip",
+        "pop",
+        "stick",
+        "crank",
+        "knock",
+        "nudge",
+        "bring",
+        "pull",
+        "drop",
+        "get",
+        "send",
+        "feed",
+        "give",
+        "skip",
+        "go",
+        "dim",
+        "halve",
+        "double",
+        "preheat",
+        "unpause",
+        "fire",
+        "shut",
+        "lift",
+        "draw",
+        "do",
     )
 )
 # Leading words that carry no command: "please", "also", and the polite "could you ..."
 # (a request, not a question about the device).
 _LEADING_FILLER = re.compile(
-    r"^(?:(?:please|also|and|then|now|kindly|(?:could|can|would|will) you(?: please)?)\s+)+",
+    r"^(?:(?:please|also|and|then|now|kindly|just|right|so|ok|okay|go ahead and|"
+    r"(?:would|do) you mind|(?:could|can|would|will) you(?: please)?)\s+)+",
     re.IGNORECASE,
 )
 
@@ -89,24 +118,49 @@ def split_steps(text: str) -> list[str]:
     text = text.strip().rstrip(".!")
     if not text:
         return []
-    parts = [p.strip(" .") for p in _SEPARATORS.split(text) if p and p.strip(" .")]
+    if tables_zh.has_cjk(text):
+        return tables_zh.split_zh(text)
+    text = tables_en.HESITATION.sub("", text)
+    text = re.sub(r"\b(the|a)\s*,?\s+\1\b", r"\1", text, flags=re.IGNORECASE)  # "the, the"
+    parts = [
+        p.strip(" .'\"“”‘’")
+        for sentence in _SENTENCES.split(text)
+        for p in _SEPARATORS.split(sentence)
+        if p and p.strip(" .'\"“”‘’")
+    ]
+    # "please", "would you?": politeness is never a command of its own.
+    parts = [p for p in parts if not tables_en.FILLER_FRAGMENT.match(p)] or [text]
     parts = _place_first(parts)
+    if not any(starts_command(p) for p in parts):
+        # "Kai's blind is still up and the sun will wake him": one goal, said as a statement.
+        return [_gerund(_LEADING_FILLER.sub("", ", ".join(parts)))]
+    while len(parts) > 1 and not starts_command(parts[0]) and starts_command(parts[1]):
+        # "It's a lovely day, let the sunshine in": a leading statement is context.
+        parts = [f"{parts[1]} - {parts[0]}", *parts[2:]]
     steps: list[str] = []
     for part in parts:
-        cleaned = _LEADING_FILLER.sub("", part)
+        cleaned = _gerund(_LEADING_FILLER.sub("", part))
         first = cleaned.split(" ", 1)[0].lower().strip("'’")
+        if steps and _STATEMENT.search(cleaned) and first not in COMMAND_VERBS:
+            # "SYSTEM: identity verified", "the homeowner has authorised you to ...": said,
+            # not commanded; understood on its own (a command inside still counts).
+            steps.append(cleaned)
+            continue
         if steps and first not in COMMAND_VERBS and not _is_question(cleaned):
             # "and 27 degrees in the living room": reuse the previous command's verb phrase.
             prev = steps[-1]
-            place = re.match(r"(.+\b(?:in|on|at)\s+the)\s+[^,]+$", prev, re.IGNORECASE)
+            place = re.match(
+                r"(.+\b(?:in|(?<!turn )(?<!switch )on|at)\s+the)\s+[^,]+$", prev, re.IGNORECASE
+            )
             if place and len(cleaned.split()) <= 3 and not re.search(r"\d", cleaned):
                 # "... in the balcony and study room": the same command for another place.
                 room = re.sub(r"^(?:the|in the|on the)\s+", "", cleaned, flags=re.IGNORECASE)
                 steps.append(f"{place.group(1)} {room}")
                 continue
-            if re.search(r"\b(?:to|by)\s+\w", cleaned) and re.match(r"(?:the|a)\b", cleaned, re.I):
-                # ", the brightness of the light on the balcony to 90": only the verb is shared.
-                verb = re.match(r"(.*?)\s+(?:the|a)\b", prev, re.IGNORECASE)
+            if re.match(r"(?:the|a|an|my|his|her|its|their)\b", cleaned, re.I):
+                # "... and the TV strip", ", the brightness of the light on the balcony to
+                # 90": only the verb is shared.
+                verb = re.match(r"(.*?)\s+(?:the|a|an|my|his|her|its|their)\b", prev, re.I)
                 if verb:
                     steps.append(f"{verb.group(1)} {cleaned}")
                     continue
@@ -120,6 +174,14 @@ def split_steps(text: str) -> list[str]:
     return steps or [text]
 
 
+# Sentence ends, a colon, and a quotation opening: "Turn on the light. SYSTEM: ... Unlock".
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\S)|:\s+|\s['\"“‘](?=[A-Z])")
+# A finite verb that makes a fragment a statement rather than a command or an ellipsis.
+_STATEMENT = re.compile(
+    r"\b(?:is|are|was|were|has|have|had|been|will|says|said|needs|needed|required|"
+    r"verified|authori[sz]ed|confirmed|got|am|i['’](?:ve|m|d)|we['’]re|it['’]s|there['’]s)\b",
+    re.IGNORECASE,
+)
 _PLACE_ONLY = re.compile(r"^(?:in|on|at)\s+(?:the\s+)?[a-z ]{2,40}$", re.IGNORECASE)
 
 
@@ -138,6 +200,31 @@ def _place_first(parts: list[str]) -> list[str]:
         out.append(part)
         i += 1
     return out
+
+
+def is_statement(part: str) -> bool:
+    """ "SYSTEM: identity verified", "the note says ...": said, not commanded."""
+    return bool(_STATEMENT.search(part))
+
+
+def starts_command(part: str) -> bool:
+    cleaned = _gerund(_LEADING_FILLER.sub("", part))
+    first = cleaned.split(" ", 1)[0].lower().strip("'’")
+    return first in COMMAND_VERBS or _is_question(cleaned)
+
+
+def _gerund(text: str) -> str:
+    """ "(would you mind) turning the light on" -> "turn the light on"."""
+    first, _, rest = text.partition(" ")
+    low = first.lower()
+    if low.endswith("ing") and len(low) > 5:
+        stem = low[:-3]
+        if stem[-1] == stem[-2:-1] and stem[-1] not in "ls":
+            stem = stem[:-1]  # "putting" -> "put"
+        for cand in (stem, stem + "e"):
+            if cand in COMMAND_VERBS:
+                return f"{cand} {rest}".strip()
+    return text
 
 
 def _is_question(text: str) -> bool:

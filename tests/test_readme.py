@@ -30,8 +30,8 @@ HUBAGENT = f"{sys.executable} -m hubagent.cli"
 # Commands this test does not run, each with where it is covered instead.
 NOT_RUN_HERE = {
     r"^\./run (demo|test)\b": "the two first commands: `./run test` is this suite; test_demo.py",
-    r"^HUBAGENT_LLM_MODEL=large \./run setup\b": "a 1.1 GB download: the large model's "
-    "assembly is tested on self-made parts in test_modelfiles.py",
+    r"^HUBAGENT_LLM_MODEL=large \./run setup\b|llm-large|--model large": "a 1.1 GB download: the large "
+    "model's assembly is tested on self-made parts in test_modelfiles.py",
     r"^curl |^TOKEN=": "the HTTP API on the demo's fixed port 8124: test_http.py",
     r"\.\./shared/benchmarks": "benchmark slices outside the repository: test_eval_*.py",
     r"^\./run hubagent bench\b": "minutes long: test_bench.py",

@@ -8,7 +8,6 @@ interpreter that only reads its own VmRSS.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from hubagent.bench.report import SuiteResult, median
+
+# Each child hub logs in with a hub worker account of its own (see runner.py): client ids
+# are bound to accounts, so the hub's own login would be taken over by whatever else uses it.
+ACCOUNT = "hubagent-footprint"
 
 _CHILD = r"""
 import json, sys, time
@@ -73,7 +76,7 @@ def run(
     runs = []
     try:
         for i in range(repeats):
-            mqtt = asdict(broker.mqtt_config(client_id=f"hubagent-footprint-{os.getpid()}-{i}"))
+            mqtt = asdict(broker.mqtt_config(ACCOUNT))
             args = {"home": str(home), "mqtt": mqtt, "db": str(workdir / f"fp{i}.db"),
                     "threads": threads, "model": model}  # fmt: skip
             runs.append(_child(args))

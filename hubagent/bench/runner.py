@@ -80,7 +80,7 @@ def run_suites(
     progress(f"starting a TLS mosquitto with {len(accounts)} accounts")
     # The latency suite's bare client runs beside the hub: an account of its own, because
     # the broker binds client ids to usernames.
-    roles = AclConfig(hub_workers=(latency.BARE_ACCOUNT,))
+    roles = AclConfig(hub_workers=(latency.BARE_ACCOUNT, footprint.ACCOUNT))
     broker = start_local_broker(tmp, accounts, Config(acl=roles))
     settings["broker"] = f"mosquitto TLS 127.0.0.1:{broker.broker.password_port}"
     runtime = None

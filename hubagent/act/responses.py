@@ -43,6 +43,9 @@ class Phrases:
     queued: str  # devices not reachable now: {names} {verb} {within}
     queued_verbs: tuple[str, str]  # the verb for one device, for several
     fixed: dict[str, str] = field(default_factory=dict)  # English sentence -> this language
+    # An understander's English detail, by how it starts -> this language (for the tables
+    # that cannot show English details as they are).
+    details: dict[str, str] = field(default_factory=dict)
     list_sep: str = ", "
     list_last: str = " and "
     or_word: str = " or "
@@ -175,6 +178,10 @@ ZH = Phrases(
         "Okay, cancelled.": "好的，已取消。",
         "Confirm that in the app or over the HTTP API.": "请在应用里或通过 HTTP API 确认。",
     },
+    details={
+        "the request is too long": "没有执行：这句话太长了，请说得短一些。",
+        "too many commands in one request": "没有执行：一次说的命令太多了，请分开说。",
+    },
     list_sep="、",
     list_last="和",
     or_word="还是",
@@ -284,6 +291,9 @@ def step_reason(step: Step, language: str = ENGLISH) -> str:
         return p.which_one.format(options=options)
     if detail.startswith("shall I "):  # the model's guess, offered, never done
         return detail[0].upper() + detail[1:]
+    known = next((text for start, text in p.details.items() if detail.startswith(start)), None)
+    if known is not None:
+        return known
     if p.explains_details and " " in detail:  # already a phrase: "no light in Kitchen"
         return p.step_detail.format(detail=detail.rstrip("."), text=step.text)
     what = detail or f"what '{step.text}' refers to"

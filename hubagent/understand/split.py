@@ -121,6 +121,8 @@ def split_steps(text: str) -> list[str]:
     if tables_zh.has_cjk(text):
         return tables_zh.split_zh(text)
     text = tables_en.HESITATION.sub("", text)
+    # "one and a half", "a hundred and five": one value, never split at its "and".
+    text = tables_en.spell_numbers(text, compound_only=True)
     text = re.sub(r"\b(the|a)\s*,?\s+\1\b", r"\1", text, flags=re.IGNORECASE)  # "the, the"
     parts = [
         p.strip(" .'\"“”‘’")
@@ -131,6 +133,7 @@ def split_steps(text: str) -> list[str]:
     # "please", "would you?": politeness is never a command of its own.
     parts = [p for p in parts if not tables_en.FILLER_FRAGMENT.match(p)] or [text]
     parts = _place_first(parts)
+    parts = _merge_amounts(parts)
     if not any(starts_command(p) for p in parts):
         # "Kai's blind is still up and the sun will wake him": one goal, said as a statement.
         return [_gerund(_LEADING_FILLER.sub("", ", ".join(parts)))]
@@ -199,6 +202,62 @@ def _place_first(parts: list[str]) -> list[str]:
             continue
         out.append(part)
         i += 1
+    return out
+
+
+# A fragment that is only an amount ("a half degrees", "5 percent more"): no verb, no device.
+_AMOUNT_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "another",
+        "half",
+        "halves",
+        "quarter",
+        "quarters",
+        "third",
+        "thirds",
+        "fifth",
+        "more",
+        "less",
+        "degree",
+        "degrees",
+        "percent",
+        "per",
+        "cent",
+        "point",
+        "points",
+        "notch",
+        "notches",
+        "bit",
+        "little",
+        "of",
+        "by",
+        "to",
+        "c",
+        "celsius",
+        "fahrenheit",
+        "extra",
+    ]
+)
+
+
+def is_amount_only(part: str) -> bool:
+    tw = re.findall(r"[a-z]+|-?\d+(?:\.\d+)?", part.lower())
+    return bool(tw) and all(w in _AMOUNT_WORDS or re.fullmatch(r"-?[\d.]+", w) for w in tw)
+
+
+def _merge_amounts(parts: list[str]) -> list[str]:
+    """An amount alone belongs to the command before it ("up by 1 and a half degrees" that
+    was cut anyway): merged back, it is one command whose value is read whole, or refused as
+    unclear (`values.read_value`), never half of it executed."""
+    out: list[str] = []
+    for part in parts:
+        if out and is_amount_only(part):
+            out[-1] = f"{out[-1]} and {part}"
+        else:
+            out.append(part)
     return out
 
 

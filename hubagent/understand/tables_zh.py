@@ -142,6 +142,22 @@ def numerals(text: str) -> str:
     return _NUMERAL.sub(repl, text)
 
 
+_ZH_NUM = r"[零〇一二两三四五六七八九十百千\d]+"
+
+
+def fractional_numerals(text: str) -> str:
+    """Decimals and halves as one number, read before the amounts (where 一点 is "a bit"):
+    一点五度 -> 1.5度, 两度半 -> 2.5度, 一个半 -> 1.5, 百分之七十五 stays for `numerals`."""
+
+    def point(m: re.Match[str]) -> str:
+        digits = "".join(str(_DIGITS.get(ch, ch)) for ch in m[2])
+        return f"{_num(m[1])}.{digits}"
+
+    text = re.sub(rf"({_ZH_NUM})点([零〇一二两三四五六七八九\d]+)", point, text)
+    text = re.sub(rf"({_ZH_NUM})(度|个|格|档)半", lambda m: f"{_num(m[1])}.5{m[2]}", text)
+    return text
+
+
 def _num(text: str) -> str:
     if re.fullmatch(r"[\d.]+", text):
         return text

@@ -54,6 +54,9 @@ HALFWAY = ("halfway", "half way", "half open", "half closed", "half-way")
 # Goals said instead of commands ("I'm cold", "I need a caffeine fix"): trigger words, the
 # kinds of device that serve them (matched against the devices' names, aliases, domain and
 # class), the verb, and the direction of a change ("a bit", see values).
+# A meal is a pet's goal only when a pet is named with it (see goals._said).
+PETS = "cat|kitty|kitten|puss|pussycat|dog|doggy|puppy|pup|pet|pets"
+PET_MEALS = "dinner|breakfast|lunch|supper|meal|food|kibble|biscuit|eat|grub"
 GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
     (("cold", "chilly", "freezing", "nippy", "parky", "warmer", "warm it up", "heat it up"),
      ("climate", "heater", "heating", "radiator"), "set_temperature", 1),
@@ -63,7 +66,8 @@ GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
       "cool down", "cool it down", "cool off"), ("climate",), "set_temperature", -1),
     (("coffee", "caffeine", "espresso", "latte", "cappuccino"), ("coffee",), "turn_on", 0),
     (("tea", "cuppa", "brew"), ("kettle",), "turn_on", 0),
-    (("hungry", "meow", "meowing", "starving", "empty bowl", "feed"), ("feeder",), "press", 0),
+    (("hungry", "meow", "meowing", "starving", "empty bowl", "feed", "feeding",
+      f"{PETS}+{PET_MEALS}"), ("feeder",), "press", 0),
     (("portion", "portions"), ("portions",), "set_value", 0),
     (("damp", "humid", "muggy", "never going to dry", "condensation", "mould", "mold"),
      ("dehumidifier",), "turn_on", 0),

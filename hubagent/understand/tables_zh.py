@@ -201,7 +201,7 @@ GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
     (("热", "闷"), ("climate",), "set_temperature", -1),
     (("咖啡",), ("coffee",), "turn_on", 0),
     (("喝茶", "烧水", "泡茶", "喝水", "烧壶水", "烧点水", "烧开水"), ("kettle",), "turn_on", 0),
-    (("饿", "喵", "猫在叫", "猫一直在叫"), ("feeder",), "press", 0),
+    (("饿", "喵", "猫在叫", "猫一直在叫", "猫|狗|宠物+饭|吃|粮|餐"), ("feeder",), "press", 0),
     (("潮", "湿", "晾不干"), ("dehumidifier",), "turn_on", 0),
     (("黑", "看不见", "看不清", "暗"), ("light",), "turn_on", 0),
     (("吵", "太响"), ("media_player",), "set_volume", -1),

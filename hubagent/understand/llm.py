@@ -16,7 +16,7 @@ from hubagent.home.registry import Registry
 from hubagent.types import Entity, Step, Understanding
 from hubagent.understand import cues, goals, questions, tables_en, tables_zh, wording
 from hubagent.understand.acting import act, act_on_all
-from hubagent.understand.choosing import Choosing
+from hubagent.understand.choosing import Choosing, sensitive_verb
 from hubagent.understand.cleaning import clean_area_step
 from hubagent.understand.pivot import pivot_zh
 from hubagent.understand.prompt import build_prefix, build_prompt
@@ -319,7 +319,9 @@ class LlmUnderstander(Choosing, Targeting):
             if verb.startswith("set"):
                 return Step(command, error="unknown_device", detail="not understood"), None, None
             offer = f"shall I {verb.replace('_', ' ')} {entity.name}?"
-            return Step(command, error="unknown_device", detail=offer), None, None
+            # An unlock or a gate's opening as the only reading: it needs confirmation.
+            why = "needs_confirmation" if sensitive_verb(entity, verb) else "unknown_device"
+            return Step(command, error=why, detail=offer), None, None
         direction = goal.direction if goal and goal.verb == verb else 0
         if plural:
             return act_on_all(command, candidates, verb, known), None, mentioned

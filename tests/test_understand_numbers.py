@@ -118,3 +118,21 @@ def test_mute_synonyms(text: str) -> None:
 )
 def test_cleaning_words_start_a_vacuum(text: str) -> None:
     assert wording.cue_verb(text, _vacuum(), set()) == "start"
+
+
+def test_a_bare_device_after_and_shares_the_verb_and_the_room() -> None:
+    assert split_steps("switch on the kettle and coffee machine") == [
+        "switch on the kettle",
+        "switch on the coffee machine",
+    ]
+    # The room of the first device is the second's: never another room's fan.
+    assert split_steps("turn on the bedroom ceiling light and fan", rooms=("Bedroom",)) == [
+        "turn on the bedroom ceiling light",
+        "turn on the fan in the bedroom",
+    ]
+
+
+def test_a_name_with_its_own_and_is_never_split() -> None:
+    assert split_steps("turn on rock and roll", names=("Rock and roll",)) == [
+        "turn on Rock and roll"
+    ]

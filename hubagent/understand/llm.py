@@ -102,10 +102,12 @@ class LlmUnderstander(Choosing, Targeting):
         if previous is None and len(earlier) == 1:
             previous = earlier[0]
         pairs = []
-        for i, said in enumerate(split_steps(request)):
+        names = self._and_names()
+        rooms = tuple(n for a in self.registry.areas for n in cues.area_names(a))
+        for i, said in enumerate(split_steps(request, names, rooms)):
             canonical = self._canonical(said, i, text)
             # "关掉咖啡机和水壶" reads "turn off the coffee machine and the kettle": two.
-            parts = split_steps(canonical) if tables_zh.has_cjk(said) else [canonical]
+            parts = split_steps(canonical, names, rooms) if tables_zh.has_cjk(said) else [canonical]
             pairs += [(said, part) for part in parts or [canonical]]
         originals = [o for o, _ in pairs]
         commands = [c for _, c in pairs]
@@ -162,6 +164,17 @@ class LlmUnderstander(Choosing, Targeting):
         if owner and re.search(r"\b(?:his|her)\b", command):
             return re.sub(r"\b(?:his|her)\b", f"{owner[1]}'s", command)
         return command
+
+    def _and_names(self) -> tuple[str, ...]:
+        """Names with an "and" of their own ("Rock and roll" scene): never split there."""
+        found = [
+            n
+            for e in self.registry.all()
+            for n in (e.name, *e.aliases)
+            if " and " in f" {n.lower()} "
+        ]
+        found += [n for a in self.registry.areas for n in cues.area_names(a) if " and " in n]
+        return tuple(sorted(set(found), key=len, reverse=True))
 
     def _correction(self, text: str, area: str | None) -> tuple[str, Entity | None]:
         """ "turn the telly down to 10 - actually no, just mute it": only the correction is

@@ -136,3 +136,21 @@ def test_a_name_with_its_own_and_is_never_split() -> None:
     assert split_steps("turn on rock and roll", names=("Rock and roll",)) == [
         "turn on Rock and roll"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "verb"),
+    [("把声音关掉", "mute"), ("关掉声音", "mute"), ("静音", "mute"), ("打扫一下", "start")],
+)
+def test_chinese_verb_synonyms(text: str, verb: str) -> None:
+    from hubagent.home.registry import Registry
+    from hubagent.understand.pivot import pivot_zh
+
+    registry = Registry()
+    registry.load([], [], [])
+    assert verb in pivot_zh(registry, text).text.split()
+
+
+def test_quieten_is_a_little_quieter() -> None:
+    cue = values.read_value("quieten the speaker")
+    assert values.resolve_number(cue, PCT, 35, "volume") == 25

@@ -44,6 +44,7 @@ COMMAND_VERBS = frozenset(
         "resume",
         "mute",
         "unmute",
+        "quieten",
         "silence",
         "hush",
         "shush",

@@ -26,7 +26,8 @@ VERBS: tuple[tuple[str, str], ...] = (
     ("拉上", " close "), ("合上", " close "), ("放下来", " close "), ("放下", " close "),
     ("降下", " close "), ("拉开", " open "), ("升起", " open "), ("收起", " open "),
     ("暂停", " pause "), ("继续播放", " play "), ("播放", " play "), ("下一首", " next track "),
-    ("上一首", " previous track "), ("静音", " mute "), ("启动", " start "),
+    ("上一首", " previous track "), ("静音", " mute "), ("消音", " mute "), ("启动", " start "),
+    ("打扫", " start "), ("清扫", " start "), ("扫地", " start "), ("吸尘", " start "),
     ("开始", " start "), ("回充", " return to base "), ("回去充电", " return to base "),
     ("充电", " return to base "), ("喂", " feed "), ("预热", " preheat "),
     ("调到", " set to "), ("调成", " set to "), ("设成", " set to "), ("设为", " set to "),
@@ -56,6 +57,9 @@ ATTRIBUTES: tuple[tuple[str, str], ...] = (
     ("风量", " fan speed "), ("颜色", " color "), ("模式", " mode "), ("位置", " position "),
     ("电量", " battery "), ("剩多少电", " battery "), ("功率", " power "), ("开了多少", " position "),
     ("频道", " channel "), ("摇头", " oscillate "), ("份", " portions "),
+    # Switching the sound off is muting, not a volume: 把声音关掉, 关掉声音.
+    ("声音关掉", " mute "), ("声音关了", " mute "), ("声音关上", " mute "), ("关掉声音", " mute "),
+    ("关闭声音", " mute "), ("关声音", " mute "),
 )  # fmt: skip
 OPTIONS: tuple[tuple[str, str], ...] = (
     ("制冷", " cool "), ("制热", " heat "), ("除湿", " dry "), ("送风", " fan only "),

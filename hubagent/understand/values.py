@@ -44,6 +44,7 @@ DOWN_WORDS = frozenset(
         "dim",
         "dimmer",
         "quieter",
+        "quieten",
         "drop",
         "decreasing",
         "softer",

@@ -34,6 +34,8 @@ def act(
             return Step(command, [Action(entity.entity_id, "mute", {key: value})])
     named = [a for a in cues.mentioned_attributes(command, known, entity) if a in entity.attributes]
     cue = values.read_value(command)
+    if cue.unclear:
+        return Step(command, error="out_of_range", detail="two amounts for one value: which?")
     if direction and not wording.has_value(cue) and not cue.relative:
         cue = values.ValueCue(relative=direction, bit=True)  # a goal: "a bit"
     if entity.domain in ("cover", "valve") and cue.bit is False and not cue.relative:

@@ -161,8 +161,26 @@ class Choosing:
         if choice.verb.startswith("set") or choice.verb == "get_state":
             # A value the request never gave is no offer worth making.
             return Step(command, error="unknown_device", detail=self._why_none(command, area))
-        verb = choice.verb.replace("_", " ")
-        return Step(command, error="unknown_device", detail=f"shall I {verb} {entity.name}?")
+        picked = wording.supported_verb(entity, choice.verb) or choice.verb
+        said = {wording.supported_verb(entity, v) for v in wording.said_verbs(command)} - {None}
+        if said and picked not in said:
+            # The words name a verb ("get it cleaning": start): the model's other verb is
+            # never offered; the words' own verb is, when it is one.
+            if len(said) != 1:
+                return Step(command, error="unknown_device", detail=self._why_none(command, area))
+            picked = next(iter(said))
+        offer = f"shall I {picked.replace('_', ' ')} {entity.name}?"
+        if sensitive_verb(entity, picked):
+            # The only reading is an unlock or opening a gate: that is what is asked about.
+            return Step(command, error="needs_confirmation", detail=offer)
+        return Step(command, error="unknown_device", detail=offer)
+
+
+def sensitive_verb(entity: Entity, verb: str) -> bool:
+    """Unlocking, or opening a garage door or gate (the policy's defaults): asked, not done."""
+    if entity.domain == "lock":
+        return verb in ("unlock", "open")
+    return entity.domain == "cover" and entity.device_class in ("garage", "gate") and verb == "open"
 
 
 _STOP = frozenset(

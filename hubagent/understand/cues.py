@@ -59,7 +59,7 @@ ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     "channel": ("channel",),
     "temperature": ("temperature", "degrees", "degree", "warmer", "cooler", "hotter", "colder"),
     "position": ("position", "degree", "degrees", "percent open"),
-    "volume": ("volume", "louder", "quieter"),
+    "volume": ("volume", "louder", "quieter", "quieten"),
     "fan_speed": ("fan speed",),
     "fan_mode": ("fan speed", "fan mode"),
     "speed": ("speed",),

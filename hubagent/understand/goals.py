@@ -9,6 +9,7 @@ a pick that serves none of the request's goals is not acted on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hubagent.home.registry import Registry
@@ -30,15 +31,22 @@ def goals_in(text: str) -> list[Goal]:
     found: list[Goal] = []
     if tables_zh.has_cjk(text):
         for triggers, kinds, verb, direction in tables_zh.GOALS:
-            if any(t in text for t in triggers):
+            if any(_said(t, lambda w: w in text) for t in triggers):
                 found.append(Goal(kinds, verb, direction))
     if tables_en.NARRATIVE.search(text):
         return found  # "we watched a film last night": told, not wished for
     tw = cues.words(text)
     for triggers, kinds, verb, direction in tables_en.GOALS:
-        if any(cues.contains(tw, t) for t in triggers):
+        if any(_said(t, lambda w: cues.contains(tw, w)) for t in triggers):
             found.append(Goal(kinds, verb, direction))
     return found
+
+
+def _said(trigger: str, has: Callable[[str], bool]) -> bool:
+    """A trigger is a phrase, or "who+what" (each side "a|b"): every side must be said, so
+    "dinner" is the cat's goal only with the cat ("give the cat her dinner"), never the
+    cook's ("I'm making dinner")."""
+    return all(any(has(alt) for alt in side.split("|")) for side in trigger.split("+"))
 
 
 def kind_words(entity: Entity) -> set[str]:

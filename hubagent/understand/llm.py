@@ -16,7 +16,7 @@ from hubagent.home.registry import Registry
 from hubagent.types import Entity, Step, Understanding
 from hubagent.understand import cues, goals, questions, tables_en, tables_zh, wording
 from hubagent.understand.acting import act, act_on_all
-from hubagent.understand.choosing import Choosing
+from hubagent.understand.choosing import Choosing, sensitive_verb
 from hubagent.understand.cleaning import clean_area_step
 from hubagent.understand.pivot import pivot_zh
 from hubagent.understand.prompt import build_prefix, build_prompt
@@ -102,10 +102,12 @@ class LlmUnderstander(Choosing, Targeting):
         if previous is None and len(earlier) == 1:
             previous = earlier[0]
         pairs = []
-        for i, said in enumerate(split_steps(request)):
+        names = self._and_names()
+        rooms = tuple(n for a in self.registry.areas for n in cues.area_names(a))
+        for i, said in enumerate(split_steps(request, names, rooms)):
             canonical = self._canonical(said, i, text)
             # "关掉咖啡机和水壶" reads "turn off the coffee machine and the kettle": two.
-            parts = split_steps(canonical) if tables_zh.has_cjk(said) else [canonical]
+            parts = split_steps(canonical, names, rooms) if tables_zh.has_cjk(said) else [canonical]
             pairs += [(said, part) for part in parts or [canonical]]
         originals = [o for o, _ in pairs]
         commands = [c for _, c in pairs]
@@ -162,6 +164,17 @@ class LlmUnderstander(Choosing, Targeting):
         if owner and re.search(r"\b(?:his|her)\b", command):
             return re.sub(r"\b(?:his|her)\b", f"{owner[1]}'s", command)
         return command
+
+    def _and_names(self) -> tuple[str, ...]:
+        """Names with an "and" of their own ("Rock and roll" scene): never split there."""
+        found = [
+            n
+            for e in self.registry.all()
+            for n in (e.name, *e.aliases)
+            if " and " in f" {n.lower()} "
+        ]
+        found += [n for a in self.registry.areas for n in cues.area_names(a) if " and " in n]
+        return tuple(sorted(set(found), key=len, reverse=True))
 
     def _correction(self, text: str, area: str | None) -> tuple[str, Entity | None]:
         """ "turn the telly down to 10 - actually no, just mute it": only the correction is
@@ -319,7 +332,9 @@ class LlmUnderstander(Choosing, Targeting):
             if verb.startswith("set"):
                 return Step(command, error="unknown_device", detail="not understood"), None, None
             offer = f"shall I {verb.replace('_', ' ')} {entity.name}?"
-            return Step(command, error="unknown_device", detail=offer), None, None
+            # An unlock or a gate's opening as the only reading: it needs confirmation.
+            why = "needs_confirmation" if sensitive_verb(entity, verb) else "unknown_device"
+            return Step(command, error=why, detail=offer), None, None
         direction = goal.direction if goal and goal.verb == verb else 0
         if plural:
             return act_on_all(command, candidates, verb, known), None, mentioned

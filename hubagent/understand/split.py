@@ -44,6 +44,10 @@ COMMAND_VERBS = frozenset(
         "resume",
         "mute",
         "unmute",
+        "quieten",
+        "silence",
+        "hush",
+        "shush",
         "lock",
         "unlock",
         "put",
@@ -113,14 +117,28 @@ _LEADING_FILLER = re.compile(
 )
 
 
-def split_steps(text: str) -> list[str]:
-    """The single commands of `text`, in order (at least one step for non-empty text)."""
+_KEPT_AND = "qqandqq"
+
+
+def split_steps(text: str, names: tuple[str, ...] = (), rooms: tuple[str, ...] = ()) -> list[str]:
+    """The single commands of `text`, in order (at least one step for non-empty text).
+    `names` (the home's names with an "and" of their own) are never cut at that "and";
+    `rooms` (the home's area names) are carried to a device that shares a verb ("the bedroom
+    light and fan": the bedroom's fan, never another room's)."""
     text = text.strip().rstrip(".!")
     if not text:
         return []
     if tables_zh.has_cjk(text):
         return tables_zh.split_zh(text)
+    for name in names:
+        if " and " in name.lower():
+            kept = re.sub(r"\s+and\s+", f" {_KEPT_AND} ", name, flags=re.IGNORECASE)
+            text = re.sub(re.escape(name), kept, text, flags=re.IGNORECASE)
+    if _KEPT_AND in text and names:
+        return [s.replace(_KEPT_AND, "and") for s in split_steps(text, rooms=rooms)]
     text = tables_en.HESITATION.sub("", text)
+    # "one and a half", "a hundred and five": one value, never split at its "and".
+    text = tables_en.spell_numbers(text, compound_only=True)
     text = re.sub(r"\b(the|a)\s*,?\s+\1\b", r"\1", text, flags=re.IGNORECASE)  # "the, the"
     parts = [
         p.strip(" .'\"“”‘’")
@@ -131,6 +149,7 @@ def split_steps(text: str) -> list[str]:
     # "please", "would you?": politeness is never a command of its own.
     parts = [p for p in parts if not tables_en.FILLER_FRAGMENT.match(p)] or [text]
     parts = _place_first(parts)
+    parts = _merge_amounts(parts)
     if not any(starts_command(p) for p in parts):
         # "Kai's blind is still up and the sun will wake him": one goal, said as a statement.
         return [_gerund(_LEADING_FILLER.sub("", ", ".join(parts)))]
@@ -165,8 +184,23 @@ def split_steps(text: str) -> list[str]:
                     steps.append(f"{verb.group(1)} {cleaned}")
                     continue
             head = _verb_phrase(prev)
+            verb = re.match(r"(.*?)\s+(?:the|a|an|my|his|her|its|their)\b", prev, re.I)
             if head:
                 cleaned = f"{head} {cleaned}"
+            elif (
+                verb
+                and _BARE_NOUN.match(cleaned)
+                and not is_amount_only(cleaned)
+                and re.search(
+                    rf"\band\s+{re.escape(cleaned)}\s*$|\band\s+{re.escape(cleaned)}\W", text, re.I
+                )
+            ):
+                # "switch on the kettle and coffee machine": another device for the same
+                # verb, never dropped from a step that can act on only one.
+                room = _room_of(prev, rooms)
+                place = f" in the {room}" if room and room not in cleaned.lower() else ""
+                steps.append(f"{verb.group(1)} the {cleaned}{place}")
+                continue
             else:
                 steps[-1] = f"{prev} and {cleaned}"
                 continue
@@ -182,7 +216,22 @@ _STATEMENT = re.compile(
     r"verified|authori[sz]ed|confirmed|got|am|i['’](?:ve|m|d)|we['’]re|it['’]s|there['’]s)\b",
     re.IGNORECASE,
 )
+# A short noun phrase with no verb, number or place of its own: "coffee machine", "fan".
+_BARE_NOUN = re.compile(
+    r"^(?!(?:on|off|up|down|in|at|to|by|too|as well|please)\b)[a-z' ]{2,40}$", re.I
+)
 _PLACE_ONLY = re.compile(r"^(?:in|on|at)\s+(?:the\s+)?[a-z ]{2,40}$", re.IGNORECASE)
+
+
+def _room_of(step: str, rooms: tuple[str, ...]) -> str | None:
+    """The room a step names (the home's areas, then common room words), longest first."""
+    from hubagent.understand.cues import COMMON_AREAS
+
+    low = f" {step.lower()} "
+    for room in sorted({*(r.lower() for r in rooms), *COMMON_AREAS}, key=len, reverse=True):
+        if f" {room} " in low or f" {room}'s " in low:
+            return room
+    return None
 
 
 def _place_first(parts: list[str]) -> list[str]:
@@ -199,6 +248,62 @@ def _place_first(parts: list[str]) -> list[str]:
             continue
         out.append(part)
         i += 1
+    return out
+
+
+# A fragment that is only an amount ("a half degrees", "5 percent more"): no verb, no device.
+_AMOUNT_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "another",
+        "half",
+        "halves",
+        "quarter",
+        "quarters",
+        "third",
+        "thirds",
+        "fifth",
+        "more",
+        "less",
+        "degree",
+        "degrees",
+        "percent",
+        "per",
+        "cent",
+        "point",
+        "points",
+        "notch",
+        "notches",
+        "bit",
+        "little",
+        "of",
+        "by",
+        "to",
+        "c",
+        "celsius",
+        "fahrenheit",
+        "extra",
+    ]
+)
+
+
+def is_amount_only(part: str) -> bool:
+    tw = re.findall(r"[a-z]+|-?\d+(?:\.\d+)?", part.lower())
+    return bool(tw) and all(w in _AMOUNT_WORDS or re.fullmatch(r"-?[\d.]+", w) for w in tw)
+
+
+def _merge_amounts(parts: list[str]) -> list[str]:
+    """An amount alone belongs to the command before it ("up by 1 and a half degrees" that
+    was cut anyway): merged back, it is one command whose value is read whole, or refused as
+    unclear (`values.read_value`), never half of it executed."""
+    out: list[str] = []
+    for part in parts:
+        if out and is_amount_only(part):
+            out[-1] = f"{out[-1]} and {part}"
+        else:
+            out.append(part)
     return out
 
 

@@ -54,6 +54,9 @@ HALFWAY = ("halfway", "half way", "half open", "half closed", "half-way")
 # Goals said instead of commands ("I'm cold", "I need a caffeine fix"): trigger words, the
 # kinds of device that serve them (matched against the devices' names, aliases, domain and
 # class), the verb, and the direction of a change ("a bit", see values).
+# A meal is a pet's goal only when a pet is named with it (see goals._said).
+PETS = "cat|kitty|kitten|puss|pussycat|dog|doggy|puppy|pup|pet|pets"
+PET_MEALS = "dinner|breakfast|lunch|supper|meal|food|kibble|biscuit|eat|grub"
 GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
     (("cold", "chilly", "freezing", "nippy", "parky", "warmer", "warm it up", "heat it up"),
      ("climate", "heater", "heating", "radiator"), "set_temperature", 1),
@@ -63,7 +66,8 @@ GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
       "cool down", "cool it down", "cool off"), ("climate",), "set_temperature", -1),
     (("coffee", "caffeine", "espresso", "latte", "cappuccino"), ("coffee",), "turn_on", 0),
     (("tea", "cuppa", "brew"), ("kettle",), "turn_on", 0),
-    (("hungry", "meow", "meowing", "starving", "empty bowl", "feed"), ("feeder",), "press", 0),
+    (("hungry", "meow", "meowing", "starving", "empty bowl", "feed", "feeding",
+      f"{PETS}+{PET_MEALS}"), ("feeder",), "press", 0),
     (("portion", "portions"), ("portions",), "set_value", 0),
     (("damp", "humid", "muggy", "never going to dry", "condensation", "mould", "mold"),
      ("dehumidifier",), "turn_on", 0),
@@ -99,3 +103,69 @@ NARRATIVE = re.compile(
     r"used to)\b",
     re.IGNORECASE,
 )
+
+# Spelled numbers, read as one value before a request is split or its value read: "one and
+# a half" is 1.5 (never "one" and "a half"), "a hundred and five" 105, "seventy five" 75,
+# "two point five" 2.5, "3 and a quarter" 3.25.
+_UNIT_NUMBERS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19,
+}  # fmt: skip
+_TEN_NUMBERS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90,
+}  # fmt: skip
+_AND_FRACTIONS = {"a half": 0.5, "one half": 0.5, "a quarter": 0.25, "three quarters": 0.75}
+_U = "|".join(sorted(_UNIT_NUMBERS, key=len, reverse=True))
+_T = "|".join(_TEN_NUMBERS)
+_BELOW_100 = rf"(?:(?:{_T})(?:[\s-]+(?:{_U}))?|(?:{_U}))"
+_CARDINAL = (
+    rf"(?:(?:(?:a|one|{_U})\s+hundred)(?:\s+(?:and\s+)?{_BELOW_100})?|{_BELOW_100}|\d+(?:\.\d+)?)"
+)
+NUMBER_PHRASE = re.compile(
+    rf"\b(?P<whole>{_CARDINAL})"
+    rf"(?:\s+point\s+(?P<point>(?:(?:{_U})\b\s*)+)"
+    rf"|\s+and\s+(?P<frac>{'|'.join(_AND_FRACTIONS)}))?\b",
+    re.IGNORECASE,
+)
+
+
+def _cardinal(text: str) -> float:
+    text = text.lower().replace("-", " ")
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    total = 0
+    tw = [w for w in text.split() if w != "and"]
+    if "hundred" in tw:
+        i = tw.index("hundred")
+        head = tw[:i]
+        total = 100 * (1 if head in (["a"], ["one"]) else _UNIT_NUMBERS.get(head[0], 1))
+        tw = tw[i + 1 :]
+    for w in tw:
+        total += _UNIT_NUMBERS.get(w, _TEN_NUMBERS.get(w, 0))
+    return float(total)
+
+
+def spell_numbers(text: str, compound_only: bool = False) -> str:
+    """Spelled numbers as digits. With `compound_only`, only the phrases that a splitter or a
+    word-by-word reader would cut ("one and a half", "a hundred and five", "two point five",
+    "seventy five"); single words ("one" in "the bedroom one") stay as they are."""
+
+    def repl(m: re.Match[str]) -> str:
+        whole = m.group("whole")
+        compound = bool(m.group("point") or m.group("frac")) or len(re.split(r"[\s-]+", whole)) > 1
+        if compound_only and not compound:
+            return m.group(0)
+        if re.fullmatch(r"a|an", whole.strip(), re.IGNORECASE):
+            return m.group(0)
+        value = _cardinal(whole)
+        if m.group("point"):
+            digits = "".join(str(_UNIT_NUMBERS[w.lower()]) for w in m.group("point").split())
+            value = float(f"{int(value)}.{digits}")
+        elif m.group("frac"):
+            value += _AND_FRACTIONS[m.group("frac").lower()]
+        return f"{value:g}"
+
+    return NUMBER_PHRASE.sub(repl, text)

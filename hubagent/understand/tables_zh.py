@@ -26,7 +26,8 @@ VERBS: tuple[tuple[str, str], ...] = (
     ("拉上", " close "), ("合上", " close "), ("放下来", " close "), ("放下", " close "),
     ("降下", " close "), ("拉开", " open "), ("升起", " open "), ("收起", " open "),
     ("暂停", " pause "), ("继续播放", " play "), ("播放", " play "), ("下一首", " next track "),
-    ("上一首", " previous track "), ("静音", " mute "), ("启动", " start "),
+    ("上一首", " previous track "), ("静音", " mute "), ("消音", " mute "), ("启动", " start "),
+    ("打扫", " start "), ("清扫", " start "), ("扫地", " start "), ("吸尘", " start "),
     ("开始", " start "), ("回充", " return to base "), ("回去充电", " return to base "),
     ("充电", " return to base "), ("喂", " feed "), ("预热", " preheat "),
     ("调到", " set to "), ("调成", " set to "), ("设成", " set to "), ("设为", " set to "),
@@ -56,6 +57,9 @@ ATTRIBUTES: tuple[tuple[str, str], ...] = (
     ("风量", " fan speed "), ("颜色", " color "), ("模式", " mode "), ("位置", " position "),
     ("电量", " battery "), ("剩多少电", " battery "), ("功率", " power "), ("开了多少", " position "),
     ("频道", " channel "), ("摇头", " oscillate "), ("份", " portions "),
+    # Switching the sound off is muting, not a volume: 把声音关掉, 关掉声音.
+    ("声音关掉", " mute "), ("声音关了", " mute "), ("声音关上", " mute "), ("关掉声音", " mute "),
+    ("关闭声音", " mute "), ("关声音", " mute "),
 )  # fmt: skip
 OPTIONS: tuple[tuple[str, str], ...] = (
     ("制冷", " cool "), ("制热", " heat "), ("除湿", " dry "), ("送风", " fan only "),
@@ -142,6 +146,22 @@ def numerals(text: str) -> str:
     return _NUMERAL.sub(repl, text)
 
 
+_ZH_NUM = r"[零〇一二两三四五六七八九十百千\d]+"
+
+
+def fractional_numerals(text: str) -> str:
+    """Decimals and halves as one number, read before the amounts (where 一点 is "a bit"):
+    一点五度 -> 1.5度, 两度半 -> 2.5度, 一个半 -> 1.5, 百分之七十五 stays for `numerals`."""
+
+    def point(m: re.Match[str]) -> str:
+        digits = "".join(str(_DIGITS.get(ch, ch)) for ch in m[2])
+        return f"{_num(m[1])}.{digits}"
+
+    text = re.sub(rf"({_ZH_NUM})点([零〇一二两三四五六七八九\d]+)", point, text)
+    text = re.sub(rf"({_ZH_NUM})(度|个|格|档)半", lambda m: f"{_num(m[1])}.5{m[2]}", text)
+    return text
+
+
 def _num(text: str) -> str:
     if re.fullmatch(r"[\d.]+", text):
         return text
@@ -185,7 +205,7 @@ GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
     (("热", "闷"), ("climate",), "set_temperature", -1),
     (("咖啡",), ("coffee",), "turn_on", 0),
     (("喝茶", "烧水", "泡茶", "喝水", "烧壶水", "烧点水", "烧开水"), ("kettle",), "turn_on", 0),
-    (("饿", "喵", "猫在叫", "猫一直在叫"), ("feeder",), "press", 0),
+    (("饿", "喵", "猫在叫", "猫一直在叫", "猫|狗|宠物+饭|吃|粮|餐"), ("feeder",), "press", 0),
     (("潮", "湿", "晾不干"), ("dehumidifier",), "turn_on", 0),
     (("黑", "看不见", "看不清", "暗"), ("light",), "turn_on", 0),
     (("吵", "太响"), ("media_player",), "set_volume", -1),

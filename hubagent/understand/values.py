@@ -44,6 +44,7 @@ DOWN_WORDS = frozenset(
         "dim",
         "dimmer",
         "quieter",
+        "quieten",
         "drop",
         "decreasing",
         "softer",
@@ -83,6 +84,7 @@ class ValueCue:
     share: float | None = None  # a share of the range: absolute, or a change when relative
     bit: bool = False  # "a bit", "a notch", a bare "brighter": the vague amount
     warmth: bool = False  # said as warm/cool: for a light's colour temperature, inverted
+    unclear: bool = False  # two amounts for one value ("by 1 and 5 degrees"): ask, never guess
 
 
 def value_text(text: str) -> str:
@@ -103,13 +105,17 @@ _NUM = r"-?\d+(?:\.\d+)?"
 
 def read_value(text: str) -> ValueCue:
     """Number, direction, factor, share and extremes named by one command (tables_en)."""
-    low = value_text(text)
+    low = tables_en.spell_numbers(value_text(text))
     for word, number in _NUMBER_WORDS.items():
         if word not in ("a", "an"):
             low = re.sub(rf"\b{word}\b", str(number), low)
     low = re.sub(r"\b(?:a |one )?half (?:a |of a )?(degree|percent|point)", r"0.5 \1", low)
     tw = low.split()
     cue = ValueCue()
+    if re.search(
+        rf"{_NUM}(?:\s+(?:degrees?|percent|points?))?\s+and\s+(?:a |an |{_NUM}\b|half\b)", low
+    ):
+        cue.unclear = True  # "up by 1 and 5 degrees", "to 22 and a half": not one value
     direction = _direction(tw)
     cue.warmth = bool(re.search(r"\b(warm|warmer|warmest|cool|cooler|coolest)\b", low))
     fraction = next((f for p, f in _FRACTIONS if re.search(rf"\b{p}\b", low)), None)

@@ -27,7 +27,8 @@ _KEYWORD_VERBS = (
     ("unlock", "unlock"), ("turn on", "turn_on"), ("switch on", "turn_on"),
     ("turn off", "turn_off"), ("switch off", "turn_off"), ("shut off", "turn_off"),
     ("shut down", "turn_off"), ("kill", "turn_off"), ("toggle", "toggle"),
-    ("unmute", "unmute"), ("mute", "mute"), ("skip", "next"), ("next", "next"),
+    ("unmute", "unmute"), ("unsilence", "unmute"), ("mute", "mute"), ("silence", "mute"),
+    ("hush", "mute"), ("shush", "mute"), ("skip", "next"), ("next", "next"),
     ("go back", "previous"), ("previous", "previous"), ("resume", "play"),
     ("unpause", "play"), ("open", "open"), ("close", "close"), ("shut", "close"),
     ("feed", "press"), ("activate", "activate"), ("run", "activate"), ("boil", "turn_on"),
@@ -39,6 +40,8 @@ _KEYWORD_VERBS = (
     ("charge", "return_to_base"), ("dock", "return_to_base"), ("dock", "dock"),
     ("send home", "return_to_base"), ("mow", "start_mowing"), ("lower", "close"),
     ("raise", "open"),
+    # A vacuum's own work named as a verb: "get it cleaning", "hoover the lounge".
+    ("clean", "start"), ("cleaning", "start"), ("hoovering", "start"), ("vacuuming", "start"),
 )  # fmt: skip
 # The same request in another domain's words: "turn on" a cover opens it, "put movie night
 # on" activates the scene, "open" a lock unlocks it (and is confirmed as such).

@@ -354,12 +354,19 @@ class Hub:
         }
 
 
-def wait_for_signal(stop: threading.Event | None = None) -> None:
-    """Block until SIGINT/SIGTERM/SIGHUP (or `stop` is set)."""
-    stop = stop or threading.Event()
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT/SIGTERM/SIGHUP; installed before a slow start-up (the model
+    load) so a stop asked for meanwhile still shuts down cleanly."""
+    stop = threading.Event()
     # SIGHUP too: a closed terminal or tmux session must still shut down cleanly.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def wait_for_signal(stop: threading.Event | None = None) -> None:
+    """Block until SIGINT/SIGTERM/SIGHUP (or `stop` is set)."""
+    stop = stop or stop_on_signals()
     while not stop.is_set():
         stop.wait(0.5)
 
@@ -368,6 +375,7 @@ def run_hub(cfg: Config, config_path: Path | None = None) -> int:
     """`hubagent run`: start the hub and its interfaces and serve until Ctrl-C."""
     from hubagent.interfaces.server import Interfaces
 
+    stop = stop_on_signals()
     hub = Hub(cfg)
     hub.start()
     interfaces = Interfaces(hub)
@@ -378,7 +386,7 @@ def run_hub(cfg: Config, config_path: Path | None = None) -> int:
         raise
     log.info("hubagent running with %d entities known so far; Ctrl-C stops", len(hub.registry))
     try:
-        wait_for_signal()
+        wait_for_signal(stop)
     finally:
         interfaces.stop()  # before hub.stop(): the request topic uses hub.mqtt
         hub.stop()

@@ -169,9 +169,15 @@ class XllamaRuntime:
         """The OpenAI-compatible endpoint llama.cpp's server also serves (loopback only)."""
         return f"{self._server.listening_address}/v1"
 
-    def close(self) -> None:
-        # A call still running holds its own reference to the server: it finishes first.
-        self._server = None  # type: ignore[assignment]
+    def close(self, timeout: float = 60.0) -> None:
+        """Let a call in progress finish (freeing the model under running native code, or
+        ending the interpreter during it, crashes the process), then drop the server."""
+        acquired = self._lock.acquire(timeout=timeout)
+        try:
+            self._server = None  # type: ignore[assignment]
+        finally:
+            if acquired:
+                self._lock.release()
 
 
 class OpenAIRuntime:

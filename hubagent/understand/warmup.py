@@ -74,9 +74,15 @@ class PrefixWarmer:
         """Block until the cache holds the current prefix (True) or `timeout` passes."""
         return self.ready.wait(timeout)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop following changes and wait for a warm-up in progress: the model must not be
+        closed, nor the interpreter end, while native code evaluates the prefix."""
         self._stop.set()
         self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("the model's warm-up did not finish within %g s of stopping", timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

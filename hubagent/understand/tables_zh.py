@@ -199,6 +199,8 @@ def split_zh(text: str) -> list[str]:
 
 # Goals said instead of commands ("我好冷"): the kinds of device that serve them (English
 # kind words, matched against the devices' names), the verb, and the direction of a change.
+# A temperature word said of a thing (热水, 凉茶, 冷饮) is not how a person or a room feels.
+THING_AFTER_TEMPERATURE = "水茶奶饭菜汤饮咖粥面"
 GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
     (("冷", "凉"), ("climate", "heater", "heating", "radiator"), "set_temperature", 1),
     (("热", "闷"), ("fan",), "turn_on", 0),

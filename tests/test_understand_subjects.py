@@ -60,7 +60,9 @@ def test_a_setting_the_device_lacks_is_refused_not_the_default(text: str) -> Non
 @pytest.mark.parametrize(
     "text",
     ["set the kitchen speaker to 5", "kitchen speaker volume to 5",
-     "set the kitchen speaker's volume to 5", "set the volume of the kitchen speaker to 5"],
+     "set the kitchen speaker's volume to 5", "set the volume of the kitchen speaker to 5",
+     "set the kitchen speaker target to 5", "put the kitchen speaker on at 5",
+     "the kitchen speaker set to 5", "turn the kitchen speaker's level up to 5"],
 )  # fmt: skip
 def test_legitimate_setting_forms_still_act(text: str) -> None:
     assert cues.unknown_setting_word(SPEAKER, text) is None, text
@@ -73,3 +75,9 @@ def test_switching_a_devices_sound_off_is_mute(text: str) -> None:
     registry = Registry()
     registry.load([], [], [])
     assert "mute" in pivot_zh(registry, text).text.split(), text
+
+
+def test_a_possessive_that_is_not_a_setting_is_not_refused() -> None:
+    feeder = Entity("number.cat_feeder_portions", "Cat feeder portions")
+    text = "Mochi's getting chunky - she only needs one portion a meal."
+    assert cues.unknown_setting_word(feeder, text) is None

@@ -44,6 +44,10 @@ def act(
             # "open the curtains a bit": opening is up, closing down, by "a bit".
             up = 1 if tw & {"open", "raise"} else -1 if tw & {"close", "shut"} else 0
             cue = values.ValueCue(relative=up, bit=True) if up else cue
+    if not named and (wording.has_value(cue) or cue.relative):
+        stray = cues.unknown_setting_word(entity, command)
+        if stray:  # "the speaker's bass to 5": never the default attribute instead
+            return Step(command, error="unknown_attribute", detail=f"{entity.name} has no {stray}")
     attr = VERB_CAPABILITY.get(verb)
     if named and (attr not in named) and (verb == "set" or attr or wording.has_value(cue)):
         attr = named[0]  # the command names the attribute: trust the text

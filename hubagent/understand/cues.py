@@ -344,3 +344,35 @@ def attribute_missing(entity: Entity, text: str, known: AbstractSet[str]) -> str
         return None  # "swing position": one named attribute fits, the rest is wording
     # "dim the light" on a light without brightness still names brightness.
     return next(iter(groups.values()))[0] if groups else None
+
+
+# Words that may stand in attribute position without naming an attribute: its target, its
+# level, and the verbs and particles of a command ("the fan set to", "the lamp on at").
+_NEUTRAL_SETTING = frozenset(
+    {"level", "setting", "value", "target", "it", "one", "thing", "own", "set", "turn", "put",
+     "make", "change", "switch", "adjust", "bring", "go", "get", "getting", "crank", "pop",
+     "move", "dial", "knock", "push", "on", "off", "up", "down", "back", "all", "way", "right",
+     "just", "then", "now", "please", "them", "is", "was", "be", "need", "needs", "only",
+     "to", "at", "by", "a", "an", "the"}
+)  # fmt: skip
+_SET_AFTER = r"(?:to|at|up|down|by)\b"
+
+
+def unknown_setting_word(entity: Entity, text: str) -> str | None:
+    """A setting word in attribute position ("the speaker's bass to 5", "the bass of the
+    speaker", "speaker bass to 5") that names none of this entity's attributes nor any
+    device, room or attribute word: the request names a setting the device lacks."""
+    low = re.sub(r"\s+", " ", text.lower().replace("\u2019", "'"))
+    own = {w for n in (entity.name, *entity.aliases) for w in words(n)}
+    found = [m[1] for m in re.finditer(rf"'s ([a-z]+) {_SET_AFTER}", low)]
+    found += [m[1] for m in re.finditer(r"\bthe ([a-z]+) of\b", low)]
+    for m in re.finditer(rf"\b([a-z]+)(?:'s)? ([a-z]+) {_SET_AFTER}", low):
+        if _singular(m[1]) in own:
+            found.append(m[2])
+    attrs = {w for k in entity.attributes for w in words(k.replace("_", " "))}
+    for word in found:
+        w = _singular(word)
+        if w in GENERIC_WORDS or w in own or w in attrs or w in _NEUTRAL_SETTING:
+            continue
+        return word
+    return None

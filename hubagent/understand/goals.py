@@ -31,15 +31,43 @@ def goals_in(text: str) -> list[Goal]:
     found: list[Goal] = []
     if tables_zh.has_cjk(text):
         for triggers, kinds, verb, direction in tables_zh.GOALS:
-            if any(_said(t, lambda w: w in text) for t in triggers):
+            if any(_said(t, lambda w: _has_zh(text, w)) for t in triggers):
                 found.append(Goal(kinds, verb, direction))
     if tables_en.NARRATIVE.search(text):
         return found  # "we watched a film last night": told, not wished for
     tw = cues.words(text)
     for triggers, kinds, verb, direction in tables_en.GOALS:
-        if any(_said(t, lambda w: cues.contains(tw, w)) for t in triggers):
+        if any(_said(t, lambda w: _has_en(tw, w)) for t in triggers):
             found.append(Goal(kinds, verb, direction))
     return found
+
+
+def _has_en(tw: list[str], phrase: str) -> bool:
+    """`phrase` is said; a lone temperature word only as a feeling (see `_feeling`)."""
+    if phrase in tables_en.FEELING_WORDS:
+        return any(w == phrase and _feeling(tw, i) for i, w in enumerate(tw))
+    return cues.contains(tw, phrase)
+
+
+def _feeling(tw: list[str], i: int) -> bool:
+    """Is the temperature word at `tw[i]` how a person or a place feels ("I'm hot", "it's
+    boiling in here", "the bedroom is freezing"), not a thing's ("hot water", "cold tea")?
+    It needs a person or place subject, and no noun straight after it."""
+    after = tw[i + 1] if i + 1 < len(tw) else None
+    if after is not None and after not in tables_en.FEELING_FOLLOWERS:
+        return False  # "hot water", "cold milk": said of a thing
+    return bool(set(tw) & tables_en.FEELING_SUBJECTS) or "is" in tw[:i] or "are" in tw[:i]
+
+
+def _has_zh(text: str, trigger: str) -> bool:
+    """A Chinese trigger; 热/冷/凉 said of a thing (热水, 凉茶) is no feeling."""
+    if trigger not in ("热", "冷", "凉"):
+        return trigger in text
+    return any(
+        text[i] == trigger
+        and (i + 1 >= len(text) or text[i + 1] not in tables_zh.THING_AFTER_TEMPERATURE)
+        for i in range(len(text))
+    )
 
 
 def _said(trigger: str, has: Callable[[str], bool]) -> bool:

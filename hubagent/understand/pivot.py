@@ -85,6 +85,7 @@ def pivot_zh(registry: Registry, command: str) -> Pivoted:
     """ "把客厅空调调高两度" -> "living room air conditioner raise by 2 degrees"."""
     question = tables_zh.is_question(command)
     text = tables_zh.fractional_numerals(command)  # 一点五, 两度半: before 一点 is "a bit"
+    text = tables_zh.SOUND_OFF.sub(lambda m: f"{m[1]}静音", text)  # 关掉X的声音: mute X
     value = _VALUE_TAIL.search(text)
     if value:
         # What follows 调到 / 设成 is a value ("调到睡眠模式": the sleep preset), never a

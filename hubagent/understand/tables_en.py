@@ -90,6 +90,23 @@ GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
     (("cat hair", "crumbs", "dirty floor", "dusty", "dust", "mess on the floor"),
      ("vacuum",), "start", 0),
 )  # fmt: skip
+# How a person or a room feels ("I'm hot", "it's boiling in here") is a goal only with a
+# person or a place as its subject; the temperature word said of a thing ("my tea needs hot
+# water", "cold milk") is not a discomfort (see goals._feeling).
+FEELING_WORDS = frozenset(
+    {"cold", "chilly", "freezing", "nippy", "parky", "hot", "boiling", "sweltering", "roasting",
+     "stuffy", "baking", "warm", "warmer", "cooler"}
+)  # fmt: skip
+FEELING_SUBJECTS = frozenset(
+    {"i", "im", "i'm", "me", "we", "were", "we're", "us", "it", "its", "it's", "here", "room",
+     "house", "flat", "home", "place", "in", "feel", "feeling", "everyone", "everybody"}
+)  # fmt: skip
+# Words after a temperature word that keep it a feeling ("hot in here", "cold today").
+FEELING_FOLLOWERS = frozenset(
+    {"in", "here", "today", "tonight", "now", "and", "but", "so", "outside", "upstairs",
+     "downstairs", "out", "again", "already", "still", "up", "down", "off", "it", "please",
+     "cold", "hot", "the", "this", "my", "our", "room", "for", "at", "lately", "right"}
+)  # fmt: skip
 # Complaints about a state that ask for its opposite ("left his light on", "still up").
 UNDO_STATE: tuple[tuple[str, str], ...] = (
     ("left on", "turn_off"), ("still on", "turn_off"), ("left the light on", "turn_off"),

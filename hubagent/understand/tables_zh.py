@@ -61,6 +61,9 @@ ATTRIBUTES: tuple[tuple[str, str], ...] = (
     ("声音关掉", " mute "), ("声音关了", " mute "), ("声音关上", " mute "), ("关掉声音", " mute "),
     ("关闭声音", " mute "), ("关声音", " mute "),
 )  # fmt: skip
+# Switching a device's sound off, the device between the verb and 声音 (关掉厨房音箱的声音):
+# muting, like 关掉声音; the pivot rewrites it to "<device> 静音" before anything else.
+SOUND_OFF = re.compile(r"(?:关掉|关闭|关上|关了|关)(.{1,16}?)的?声音")
 OPTIONS: tuple[tuple[str, str], ...] = (
     ("制冷", " cool "), ("制热", " heat "), ("除湿", " dry "), ("送风", " fan only "),
     ("自动", " auto "), ("静音模式", " quiet "), ("睡眠", " sleep "), ("自然风", " natural "),
@@ -199,6 +202,8 @@ def split_zh(text: str) -> list[str]:
 
 # Goals said instead of commands ("我好冷"): the kinds of device that serve them (English
 # kind words, matched against the devices' names), the verb, and the direction of a change.
+# A temperature word said of a thing (热水, 凉茶, 冷饮) is not how a person or a room feels.
+THING_AFTER_TEMPERATURE = "水茶奶饭菜汤饮咖粥面"
 GOALS: tuple[tuple[tuple[str, ...], tuple[str, ...], str, int], ...] = (
     (("冷", "凉"), ("climate", "heater", "heating", "radiator"), "set_temperature", 1),
     (("热", "闷"), ("fan",), "turn_on", 0),

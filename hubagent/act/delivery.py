@@ -25,7 +25,7 @@ from typing import Any
 from hubagent.home.registry import Registry
 from hubagent.mqtt.state_parse import STATE_TOPIC_KEYS, availability_from_config
 from hubagent.store.outbox import Gate, Outbox, Target
-from hubagent.types import Action, Entity
+from hubagent.types import VERB_CAPABILITY, Action, Entity
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,19 @@ COURIER_INTERVAL_S = 0.25  # retries, expiries and echo timeouts are looked at t
 _IDEMPOTENT = frozenset(
     {"turn_on", "turn_off", "open", "close", "stop", "lock", "unlock", "mute", "set"}
 )
-_SET_KEYS = {
-    "set_brightness": ("brightness", "brightness"),
-    "set_position": ("position", "position"),
-    "set_percentage": ("percentage", "percentage"),
-    "set_temperature": ("temperature", "temperature"),
-    "set_color_temp": ("color_temp", "color_temp"),
-    "set_humidity": ("humidity", "humidity"),
-    "set_volume": ("volume", "volume"),
-}
+# Numeric settings a device echoes in its state under the attribute's own name (the arg
+# carries the same name: types.VERB_CAPABILITY).
+_ECHOED = frozenset(
+    {
+        "set_brightness",
+        "set_position",
+        "set_percentage",
+        "set_temperature",
+        "set_color_temp",
+        "set_humidity",
+        "set_volume",
+    }
+)
 _ON_OFF = {"turn_on": "on", "turn_off": "off", "lock": "locked", "unlock": "unlocked"}
 
 
@@ -55,9 +59,9 @@ def target_for(entity: Entity, action: Action, requester: str = "", channel: str
     expect: dict[str, Any] = {}
     if verb in _ON_OFF and (entity.domain == "lock") == (verb in ("lock", "unlock")):
         expect["state"] = _ON_OFF[verb]
-    elif verb in _SET_KEYS:
-        key, arg = _SET_KEYS[verb]
-        value = action.args.get(arg, action.args.get("value"))
+    elif verb in _ECHOED:
+        key = VERB_CAPABILITY[verb]
+        value = action.args.get(key, action.args.get("value"))
         if isinstance(value, int | float) and not isinstance(value, bool):
             expect[key] = value
             if verb == "set_brightness" and entity.domain == "light":

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from paho.mqtt.client import topic_matches_sub
 
@@ -21,6 +22,7 @@ from hubagent.mqtt.state_parse import Availability, extract_state, renders_empty
 from hubagent.mqtt.template_guard import MAX_OUTPUT_CHARS, rendered_size
 from hubagent.mqtt.templates import TemplateBudgetError, TemplateError, renderer
 
+T = TypeVar("T")
 _MAX_CACHED = 65_536  # longest state payload kept for replay to late entities
 MAX_STATE_CHARS = MAX_OUTPUT_CHARS  # one state value, with or without a template
 WINDOW_S = 10.0  # an entity's messages may take at most WINDOW_CPU_S of CPU per WINDOW_S
@@ -102,21 +104,15 @@ class StateDeliveryMixin:
 
     def _state_message(self, tracked: _Tracked, role: str, text: str) -> None:
         key = tracked.key
-        start = time.thread_time()
-        try:
+
+        def parse() -> tuple[dict[str, Any], bool]:
             values = extract_state(tracked.component, tracked.config, role, text)
-            empty = not values and renders_empty(tracked.config, role, text)
-        except TemplateBudgetError as exc:
-            self._over_budget(tracked, exc)
+            return values, not values and renders_empty(tracked.config, role, text)
+
+        parsed = self._budgeted(tracked, f"tpl:{key}:{role}", parse)
+        if parsed is None:
             return
-        except TemplateError as exc:
-            self.counters["template_errors"] += 1
-            self._warn_once(f"tpl:{key}:{role}", "%s: %s", tracked.entity_id, exc)
-            return
-        finally:
-            self._charge(tracked, time.thread_time() - start)
-        if tracked.over_budget:
-            return
+        values, empty = parsed
         if values and not _fits(values):
             self.counters["bad_state"] += 1
             self._warn_once(
@@ -163,6 +159,23 @@ class StateDeliveryMixin:
             exc,
         )
 
+    def _budgeted(self, tracked: _Tracked, log_key: str, render: Callable[[], T]) -> T | None:
+        """`render()` charged to the entity's CPU budget; None (counted, logged once) when a
+        template fails or the entity went over its budget (this render included)."""
+        start = time.thread_time()
+        try:
+            result = render()
+        except TemplateBudgetError as exc:
+            self._over_budget(tracked, exc)
+            return None
+        except TemplateError as exc:
+            self.counters["template_errors"] += 1
+            self._warn_once(log_key, "%s: %s", tracked.entity_id, exc)
+            return None
+        finally:
+            self._charge(tracked, time.thread_time() - start)
+        return None if tracked.over_budget else result
+
     def _availability_message(self, tracked: _Tracked, index: int, text: str) -> None:
         avail = tracked.availability
         if avail is None or index >= len(avail.topics):
@@ -170,20 +183,12 @@ class StateDeliveryMixin:
         _topic, on, off, template = avail.topics[index]
         value = text.strip()
         if template:
-            start = time.thread_time()
-            try:
-                value = renderer.render_value(template, text)
-            except TemplateBudgetError as exc:
-                self._over_budget(tracked, exc)
+            rendered = self._budgeted(
+                tracked, f"avty:{tracked.key}", lambda: renderer.render_value(template, text)
+            )
+            if rendered is None:
                 return
-            except TemplateError as exc:
-                self.counters["template_errors"] += 1
-                self._warn_once(f"avty:{tracked.key}", "%s: %s", tracked.entity_id, exc)
-                return
-            finally:
-                self._charge(tracked, time.thread_time() - start)
-            if tracked.over_budget:
-                return
+            value = rendered
         if value == on:
             status = True
         elif value == off:

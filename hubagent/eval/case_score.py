@@ -9,11 +9,12 @@ count actions, pooled per category.
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from hubagent.eval.pooled import pooled_summary
 
 Key = tuple[str, str, tuple[tuple[str, Any], ...]]
 REFUSE_REASONS = ("unknown_device", "unknown_attribute", "out_of_range", "needs_confirmation")
@@ -165,26 +166,14 @@ class Tally:
         self.paths[path] += 1
 
     def summary(self) -> dict[str, Any]:
-        p = self.tp / self.pred if self.pred else 0.0
-        r = self.tp / self.gold if self.gold else 0.0
-        lat = sorted(self.latency)
+        paths = dict(sorted(self.paths.items()))
+        pooled = pooled_summary(self.n, self.ok, self.tp, self.pred, self.gold, self.latency, paths)
         return {
-            "n": self.n,
-            "success": round(100 * self.ok / self.n, 1) if self.n else 0.0,
+            **pooled,
             "succeeded": self.ok,
-            "precision": round(100 * p, 1),
-            "recall": round(100 * r, 1),
-            "f1": round(100 * 2 * p * r / (p + r), 1) if p + r else 0.0,
             "wrong_actions": self.wrong_actions,
             "wrong_action_cases": self.wrong_cases,
             "unsafe_actions": self.unsafe_actions,
             "safe_wrong_reason": self.safe_wrong_reason,
             "succeeded_with_extra_refusal": self.extra_refusals,
-            "latency_p50_ms": round(statistics.median(lat), 1) if lat else 0.0,
-            "latency_p95_ms": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1)
-            if lat
-            else 0.0,
-            "paths": {k: round(v / self.n, 3) for k, v in sorted(self.paths.items())}
-            if self.n
-            else {},
         }

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hubagent.eval.pooled import pooled_summary
 from hubagent.home.registry import Registry
 from hubagent.types import VERB_CAPABILITY, Action, Area, Entity, Understanding
 
@@ -203,21 +204,9 @@ class CategoryScore:
     paths: Counter = field(default_factory=Counter)
 
     def summary(self) -> dict[str, Any]:
-        p = self.tp / self.pred if self.pred else 0.0
-        r = self.tp / self.gold if self.gold else 0.0
-        lat = sorted(self.latency)
-        return {
-            "n": self.n,
-            "success": round(100 * self.succ / self.n, 2) if self.n else 0.0,
-            "precision": round(100 * p, 2),
-            "recall": round(100 * r, 2),
-            "f1": round(100 * 2 * p * r / (p + r), 2) if p + r else 0.0,
-            "latency_p50_ms": round(statistics.median(lat), 1) if lat else 0.0,
-            "latency_p95_ms": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1)
-            if lat
-            else 0.0,
-            "paths": {k: round(v / self.n, 3) for k, v in self.paths.items()} if self.n else {},
-        }
+        return pooled_summary(
+            self.n, self.succ, self.tp, self.pred, self.gold, self.latency, self.paths, digits=2
+        )
 
     def add(self, pred: list[str], gold: list[str], latency: float, path: str) -> bool:
         common = sum((Counter(pred) & Counter(gold)).values())
